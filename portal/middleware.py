@@ -1,0 +1,40 @@
+"""Middleware that binds the log context for each request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+
+from portal import logging as log_context
+
+
+class RequestContextMiddleware:
+    """Give each request an id and make sure no context leaks into the next request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        log_context.clear()
+        request_id = uuid.uuid4().hex[:16]
+        log_context.bind(request_id=request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            log_context.clear()
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class TenantLogContextMiddleware:
+    """Runs after the tenant middleware: stamp the resolved schema on every record."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        log_context.bind(tenant=connection.schema_name)
+        return self.get_response(request)

@@ -1,0 +1,50 @@
+"""URLs of a tenant's site (<slug>.<base domain>): search UI, admin pages and the API."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import health
+from search import views as search_views
+from tenants import views as tenant_views
+
+search_patterns = (
+    [
+        path("", search_views.search_page, name="home"),
+        path("repositories/", search_views.repositories_page, name="repositories"),
+        path("repositories/<int:repository_id>/", search_views.repository_page,
+             name="repository"),
+        path("repositories/<int:repository_id>/index/", search_views.start_index,
+             name="repository-index"),
+        path("repositories/<int:repository_id>/delete/", search_views.remove_repository,
+             name="repository-delete"),
+        path("jobs/<int:job_id>/", search_views.job_page, name="job"),
+        path("manage/", search_views.overview_page, name="overview"),
+    ],
+    "search",
+)
+
+account_patterns = (
+    [
+        path("members/", tenant_views.members_page, name="members"),
+        path("members/<int:user_id>/role/", tenant_views.change_role, name="member-role"),
+        path("tokens/", tenant_views.tokens_page, name="tokens"),
+        path("tokens/<int:token_id>/revoke/", tenant_views.revoke_token, name="token-revoke"),
+        path("invite/<str:token>/", tenant_views.accept_invitation_page, name="accept-invite"),
+    ],
+    "accounts",
+)
+
+urlpatterns = [
+    path("", include(search_patterns)),
+    path("", include(account_patterns)),
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("search.api.urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(urlconf="portal.urls_tenant"),
+         name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+]

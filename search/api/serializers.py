@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from search.models import FileOutcome, IndexJob, Repository
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Repository
+        fields = [
+            "id", "name", "source", "root_path", "ignore_patterns", "created_at",
+            "last_indexed_at", "file_count", "chunk_count",
+        ]
+        read_only_fields = fields
+
+
+class RepositoryCreateSerializer(serializers.Serializer):
+    """Register a local directory (``path``) or upload an archive (``archive``, multipart)."""
+
+    name = serializers.CharField(max_length=100)
+    path = serializers.CharField(max_length=1024, required=False, allow_blank=False)
+    archive = serializers.FileField(required=False)
+    ignore_patterns = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    index = serializers.BooleanField(required=False, default=True)
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("path")) == bool(attrs.get("archive")):
+            raise serializers.ValidationError(
+                "Give either 'path' (a directory under an allowed root) or 'archive' "
+                "(a .zip or .tar.gz upload), not both."
+            )
+        return attrs
+
+
+class FileOutcomeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FileOutcome
+        fields = ["path", "kind", "reason", "detail"]
+
+
+class IndexJobSerializer(serializers.ModelSerializer):
+    repository = serializers.CharField(source="repository.name")
+    repository_id = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    elapsed_seconds = serializers.FloatField(allow_null=True)
+    is_finished = serializers.BooleanField()
+
+    class Meta:
+        model = IndexJob
+        fields = [
+            "id", "repository", "repository_id", "status", "percent", "is_finished",
+            "files_total", "files_done", "files_indexed", "files_unchanged", "files_skipped",
+            "files_failed", "files_deleted", "files_decode_fallback", "chunks_indexed",
+            "embed_seconds", "elapsed_seconds", "error", "created_at", "started_at",
+            "finished_at",
+        ]
+
+
+class IndexJobDetailSerializer(IndexJobSerializer):
+    outcomes = FileOutcomeSerializer(many=True)
+
+    class Meta(IndexJobSerializer.Meta):
+        fields = [*IndexJobSerializer.Meta.fields, "outcomes"]
+
+
+class SearchParamsSerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=500)
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class HighlightSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+
+
+class SearchResultSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    repository_id = serializers.IntegerField()
+    path = serializers.CharField()
+    start_line = serializers.IntegerField()
+    end_line = serializers.IntegerField()
+    language = serializers.CharField()
+    symbol = serializers.CharField()
+    kind = serializers.CharField()
+    snippet = serializers.CharField()
+    score = serializers.FloatField()
+    highlights = HighlightSerializer(many=True)
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    query_type = serializers.CharField()
+    took_ms = serializers.FloatField()
+    cache = serializers.CharField()
+    results = SearchResultSerializer(many=True)

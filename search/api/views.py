@@ -1,0 +1,125 @@
+"""The tenant's search API: thin views over the search services."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from search import selectors
+from search.api.serializers import (
+    IndexJobDetailSerializer,
+    IndexJobSerializer,
+    RepositoryCreateSerializer,
+    RepositorySerializer,
+    SearchParamsSerializer,
+    SearchResponseSerializer,
+)
+from search.services.indexing import get_job, start_index_job
+from search.services.querying import search_code
+from search.services.repositories import (
+    create_archive_repository,
+    create_local_repository,
+    delete_repository,
+    get_repository,
+)
+from tenants.accounts.permissions import IsTenantAdmin, IsTenantMember
+
+
+class SearchView(APIView):
+    permission_classes = [IsTenantMember]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="Query; supports repo:, "
+                             "path:, -path:, lang:, sym: and \"exact phrases\"."),
+            OpenApiParameter("limit", int, required=False, description="1-50, default 10."),
+        ],
+        responses=SearchResponseSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        params = SearchParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        response = search_code(
+            query=params.validated_data["q"], limit=params.validated_data["limit"]
+        )
+        return Response(SearchResponseSerializer(asdict(response)).data)
+
+
+class RepositoryListView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        if self.request.method == "GET":
+            return [IsTenantMember()]
+        return [IsTenantAdmin()]
+
+    @extend_schema(responses=RepositorySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(RepositorySerializer(selectors.repositories(), many=True).data)
+
+    @extend_schema(request=RepositoryCreateSerializer, responses={201: RepositorySerializer})
+    def post(self, request: Request) -> Response:
+        serializer = RepositoryCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            if data.get("archive"):
+                repository = create_archive_repository(
+                    name=data["name"],
+                    upload=data["archive"],
+                    ignore_patterns=data.get("ignore_patterns", ""),
+                    acting_user=request.user,
+                )
+            else:
+                repository = create_local_repository(
+                    name=data["name"],
+                    path=data["path"],
+                    ignore_patterns=data.get("ignore_patterns", ""),
+                    acting_user=request.user,
+                )
+            body = RepositorySerializer(repository).data
+            if data.get("index", True):
+                job = start_index_job(repository=repository, acting_user=request.user)
+                body = {**body, "job": IndexJobSerializer(job).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RepositoryDetailView(APIView):
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        if self.request.method == "GET":
+            return [IsTenantMember()]
+        return [IsTenantAdmin()]
+
+    @extend_schema(responses=RepositorySerializer)
+    def get(self, request: Request, repository_id: int) -> Response:
+        return Response(RepositorySerializer(get_repository(repository_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, repository_id: int) -> Response:
+        delete_repository(repository_id=repository_id, acting_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RepositoryIndexView(APIView):
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(request=None, responses={202: IndexJobSerializer})
+    def post(self, request: Request, repository_id: int) -> Response:
+        repository = get_repository(repository_id)
+        job = start_index_job(repository=repository, acting_user=request.user)
+        return Response(IndexJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobDetailView(APIView):
+    permission_classes = [IsTenantMember]
+
+    @extend_schema(responses=IndexJobDetailSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(IndexJobDetailSerializer(get_job(job_id)).data)

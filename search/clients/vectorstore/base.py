@@ -1,0 +1,145 @@
+"""The one interface search code uses to store and query chunk vectors.
+
+Two engines implement it: the embedded Qdrant engine (``qdrant-edge``) and a Qdrant server
+through ``qdrant-client``. A third implementation forwards calls to the single process that
+owns the embedded engine, because the engine takes an exclusive lock on its folder. Callers
+never learn which one they hold.
+
+Every method takes a :class:`StorageTarget`. Implementations apply the tenant filter in exactly
+one place, so no read or write can skip it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from portal.exceptions import PortalError, ServiceUnavailable
+
+QueryMode = Literal["hybrid", "dense", "sparse"]
+
+# Payload keys the search code filters on. Each gets a payload index when tenant storage is
+# created, before the first upsert (an unindexed filter degrades to a full scan).
+TENANT_KEY_FIELD = "tenant"
+KEYWORD_FIELDS = ("path", "language", "symbol", "name", "kind")
+INTEGER_FIELDS = ("repository_id",)
+# Payload key under which the store keeps the caller's chunk id. The engine's point id is derived
+# from tenant key and chunk id, so two tenants can never overwrite each other's points.
+CHUNK_ID_FIELD = "chunk_id"
+
+
+class VectorStoreError(PortalError):
+    code = "vector_store_error"
+    status_code = 500
+
+
+class VectorStoreUnavailable(ServiceUnavailable):
+    code = "vector_store_unavailable"
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """Where one tenant's points live: a partition of the shared storage or its own."""
+
+    tenant_key: str
+    dedicated: bool = False
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Engine settings for a tenant's storage; the tier decides them."""
+
+    dense_size: int = 384
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    int8_quantization: bool = False
+    on_disk_vectors: bool = False
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class ChunkPoint:
+    """One chunk as stored: a deterministic id, its vectors and its payload."""
+
+    id: str
+    dense: list[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Restrictions a query applies on top of the tenant filter (all optional)."""
+
+    repository_ids: tuple[int, ...] = ()
+    languages: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    exclude_paths: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorStore(abc.ABC):
+    """Store and query chunk points for many tenants."""
+
+    @abc.abstractmethod
+    def ensure_tenant_storage(self, target: StorageTarget, settings: StorageSettings) -> None:
+        """Create the tenant's storage and payload indexes; safe to call again."""
+
+    @abc.abstractmethod
+    def drop_tenant_storage(self, target: StorageTarget) -> None:
+        """Remove every point of the tenant (and its dedicated storage); safe to call again."""
+
+    @abc.abstractmethod
+    def upsert(self, target: StorageTarget, points: Sequence[ChunkPoint]) -> None:
+        """Insert or replace points by id (a replayed batch overwrites, never duplicates)."""
+
+    @abc.abstractmethod
+    def delete_points(
+        self, target: StorageTarget, *, repository_id: int, paths: Sequence[str] | None = None
+    ) -> None:
+        """Delete a repository's points, or only those of the given file paths."""
+
+    @abc.abstractmethod
+    def query(
+        self,
+        target: StorageTarget,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        search_filter: SearchFilter | None = None,
+        limit: int = 10,
+        prefetch_limit: int = 100,
+    ) -> list[SearchHit]:
+        """Return the best points: dense or sparse alone, or both fused with RRF."""
+
+    @abc.abstractmethod
+    def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
+        """Count the tenant's points (optionally of one repository)."""
+
+    @abc.abstractmethod
+    def health(self) -> None:
+        """Raise :class:`VectorStoreUnavailable` when the engine cannot serve."""
+
+    def optimize(self, target: StorageTarget) -> None:  # noqa: B027 -- servers optimize alone
+        """Build indexes for points written since the last call (call once at the end of a job).
+
+        Engines that optimize in the background (a Qdrant server) do nothing here.
+        """
+
+    def close(self) -> None:  # noqa: B027 -- engines without resources need not override
+        """Release locks and connections."""

@@ -1,0 +1,142 @@
+"""Repositories, index jobs and what each job did with each file (tenant schema)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Repository(models.Model):
+    class Source(models.TextChoices):
+        LOCAL = "local", "Local directory"
+        ARCHIVE = "archive", "Uploaded archive"
+
+    name = models.CharField(max_length=100, unique=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    # LOCAL: the registered directory. ARCHIVE: the folder the upload was extracted into.
+    root_path = models.CharField(max_length=1024)
+    # Extra gitignore-style patterns to skip, one per line.
+    ignore_patterns = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_indexed_at = models.DateTimeField(null=True, blank=True)
+    file_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IndexJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        WARNINGS = "completed_with_warnings", "Completed with warnings"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.SUCCEEDED, Status.WARNINGS, Status.FAILED)
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A running job refreshes this; a redelivered message only takes over a stale job.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    files_indexed = models.PositiveIntegerField(default=0)
+    files_unchanged = models.PositiveIntegerField(default=0)
+    files_skipped = models.PositiveIntegerField(default=0)
+    files_failed = models.PositiveIntegerField(default=0)
+    files_deleted = models.PositiveIntegerField(default=0)
+    files_decode_fallback = models.PositiveIntegerField(default=0)
+    chunks_indexed = models.PositiveIntegerField(default=0)
+    embed_seconds = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.status in (self.Status.SUCCEEDED, self.Status.WARNINGS):
+            return 100
+        if not self.files_total:
+            return 0
+        return min(100, int(100 * self.files_done / self.files_total))
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        from django.utils import timezone
+
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class FileOutcome(models.Model):
+    """Why a file was not (fully) indexed by a job: nothing is dropped silently."""
+
+    class Kind(models.TextChoices):
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+        DECODE_FALLBACK = "decode_fallback", "Indexed with a fallback encoding"
+        DELETED = "deleted", "Removed from the index"
+
+    job = models.ForeignKey(IndexJob, on_delete=models.CASCADE, related_name="outcomes")
+    path = models.CharField(max_length=1024)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=40)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["path"]
+
+
+class IndexedFile(models.Model):
+    """The indexed state of one file, for incremental re-index by content hash."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    content_hash = models.CharField(max_length=64)
+    language = models.CharField(max_length=20)
+    size_bytes = models.PositiveIntegerField()
+    chunk_count = models.PositiveIntegerField()
+    indexed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "path"], name="unique_file_per_repo")
+        ]
+
+
+class SearchQuery(models.Model):
+    """A search that ran (for popular-query warming and usage); the text stays in-tenant."""
+
+    query = models.CharField(max_length=500)
+    result_count = models.PositiveIntegerField()
+    took_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

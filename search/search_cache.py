@@ -1,0 +1,127 @@
+"""Two-level cache of search responses: an in-process LRU in front of Redis.
+
+Keys are a SHA-256 digest of the tenant, the tenant's index version and the normalised request,
+never Python's ``hash()`` (which differs per process, so replicas would never share entries).
+A finished index job bumps the tenant's version, which makes every older entry unreachable;
+entries then expire by TTL, so invalidation needs no Redis ``KEYS`` scan (case C20). When Redis
+is unreachable, search still answers uncached and one warning is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+L1_MAX_ENTRIES = 512
+L2_TTL_SECONDS = 600
+VERSION_TTL_SECONDS = 30 * 24 * 3600
+
+
+class LRUCache:
+    """A thread-safe least-recently-used map: reads refresh an entry's recency."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def set(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_l1 = LRUCache(L1_MAX_ENTRIES)
+_redis_warned = threading.Event()
+
+
+def _redis_failed(event: str) -> None:
+    if not _redis_warned.is_set():
+        _redis_warned.set()
+        logger.warning(event, exc_info=True)
+
+
+def _version_key(tenant_key: str) -> str:
+    # django-tenants' key function prefixes the schema as well; the explicit tenant key keeps
+    # the key correct when the cache is shared with a differently configured process.
+    return f"search:version:{tenant_key}"
+
+
+def index_version(tenant_key: str) -> int:
+    try:
+        version = cache.get(_version_key(tenant_key))
+    except (RedisError, OSError):
+        _redis_failed("search.cache.redis_unavailable")
+        return 0
+    return int(version or 0)
+
+
+def bump_index_version(tenant_key: str) -> None:
+    """Make every cached response of the tenant stale (after a re-index or deletion)."""
+    key = _version_key(tenant_key)
+    try:
+        if not cache.add(key, 1, timeout=VERSION_TTL_SECONDS):
+            cache.incr(key)
+    except (RedisError, OSError):
+        _redis_failed("search.cache.redis_unavailable")
+    _l1.clear()
+
+
+def response_key(tenant_key: str, request: dict[str, Any]) -> str:
+    version = index_version(tenant_key)
+    body = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{tenant_key}\x00{version}\x00{body}".encode()).hexdigest()
+    return f"search:response:{tenant_key}:{digest}"
+
+
+def get_response(key: str) -> tuple[Any | None, str]:
+    """Return (value, level) where level is 'l1', 'l2' or 'miss'."""
+    value = _l1.get(key)
+    if value is not None:
+        return value, "l1"
+    try:
+        value = cache.get(key)
+    except (RedisError, OSError):
+        _redis_failed("search.cache.redis_unavailable")
+        value = None
+    if value is not None:
+        _l1.set(key, value)
+        return value, "l2"
+    return None, "miss"
+
+
+def set_response(key: str, value: Any) -> None:
+    _l1.set(key, value)
+    try:
+        cache.set(key, value, timeout=L2_TTL_SECONDS)
+    except (RedisError, OSError):
+        _redis_failed("search.cache.redis_unavailable")
+
+
+def clear_local() -> None:
+    _l1.clear()

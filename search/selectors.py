@@ -1,0 +1,44 @@
+"""Read-only queries of the current tenant's search data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet, Sum
+
+from search.models import FileOutcome, IndexedFile, IndexJob, Repository, SearchQuery
+
+
+def repositories() -> QuerySet[Repository]:
+    return Repository.objects.all()
+
+
+def jobs_for(repository: Repository) -> QuerySet[IndexJob]:
+    return repository.jobs.all()
+
+
+def recent_jobs(limit: int = 20) -> QuerySet[IndexJob]:
+    return IndexJob.objects.select_related("repository")[:limit]
+
+
+def outcomes_for(job: IndexJob) -> QuerySet[FileOutcome]:
+    return job.outcomes.all()
+
+
+@dataclass(frozen=True)
+class Usage:
+    repositories: int
+    indexed_files: int
+    chunks: int
+    searches: int
+    jobs_running: int
+
+
+def tenant_usage() -> Usage:
+    return Usage(
+        repositories=Repository.objects.count(),
+        indexed_files=IndexedFile.objects.count(),
+        chunks=IndexedFile.objects.aggregate(total=Sum("chunk_count"))["total"] or 0,
+        searches=SearchQuery.objects.count(),
+        jobs_running=IndexJob.objects.filter(status=IndexJob.Status.RUNNING).count(),
+    )

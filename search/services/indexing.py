@@ -1,0 +1,387 @@
+"""Bring a repository's chunks in the vector store up to date.
+
+A job walks the repository, skips (and records) what it cannot or should not index, re-chunks
+only files whose content hash changed, embeds chunks in batches, and replaces the file's points.
+Point ids are derived from tenant, repository, path and chunk position, so a replayed or
+resumed job overwrites points instead of duplicating them (case C22).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from search import search_cache
+from search.clients.vectorstore.base import ChunkPoint, StorageTarget, VectorStore
+from search.embeddings import document_text, get_cached_embedder
+from search.exceptions import JobAlreadyRunning, JobNotFound
+from search.ingest.chunking import Chunk, chunk_source
+from search.ingest.decoding import load_source
+from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
+from search.models import FileOutcome, IndexedFile, IndexJob, Repository
+from search.sparse import document_sparse_vector
+from search.vector_store import get_vector_store, storage_settings, storage_target
+from tenants.exceptions import QuotaExceeded
+from tenants.tiers import get_tier
+
+logger = logging.getLogger(__name__)
+
+POINT_NAMESPACE = uuid.UUID("6f1d3c55-2b1e-4d7e-9f0a-5c3b8e2a9d41")
+# A running job touches its heartbeat at least this often; a redelivered message only takes
+# over a job whose heartbeat is older than the stale limit.
+HEARTBEAT_STALE_AFTER = timedelta(minutes=10)
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def point_id(tenant_key: str, repository_id: int, path: str, chunk_index: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{tenant_key}/{repository_id}/{path}#{chunk_index}"))
+
+
+def start_index_job(*, repository: Repository, acting_user: Any = None) -> IndexJob:
+    """Queue an index job for the repository, unless one is already queued or running.
+
+    Raise :class:`JobAlreadyRunning` (409) naming the active job; enqueue after commit.
+    """
+    from search.tasks import index_repository
+
+    tier = get_tier(connection.tenant.tier)
+    with transaction.atomic():
+        Repository.objects.select_for_update().get(pk=repository.pk)
+        active = repository.jobs.filter(
+            status__in=[IndexJob.Status.QUEUED, IndexJob.Status.RUNNING]
+        ).first()
+        if active is not None:
+            raise JobAlreadyRunning(
+                f"Index job {active.pk} for {repository.name} is already {active.status}; "
+                "wait for it to finish.",
+                data={"job_id": active.pk},
+            )
+        running = IndexJob.objects.filter(status=IndexJob.Status.RUNNING).count()
+        if running >= tier.concurrent_index_jobs:
+            raise QuotaExceeded(
+                f"The {tier.label} plan runs {tier.concurrent_index_jobs} index job(s) at a "
+                "time; wait for the running job to finish.",
+                code="quota_concurrent_index_jobs",
+                status_code=429,
+            )
+        job = IndexJob.objects.create(
+            repository=repository,
+            requested_by=acting_user if getattr(acting_user, "pk", None) else None,
+        )
+        schema = connection.schema_name
+        transaction.on_commit(lambda: index_repository.delay(schema, job.pk))
+    logger.info(
+        "search.index_job.queued", extra={"job_id": job.pk, "repository_id": repository.pk}
+    )
+    return job
+
+
+def get_job(job_id: int) -> IndexJob:
+    job = IndexJob.objects.select_related("repository").filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(f"No index job with id {job_id} in this tenant.")
+    return job
+
+
+def _claim(job_id: int) -> IndexJob | None:
+    """Mark the job running if this delivery may run it; None when another run owns it."""
+    now = timezone.now()
+    claimable = Q(status=IndexJob.Status.QUEUED) | Q(
+        status=IndexJob.Status.RUNNING, heartbeat_at__lt=now - HEARTBEAT_STALE_AFTER
+    )
+    with transaction.atomic():
+        job = IndexJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise JobNotFound(f"No index job with id {job_id} in this tenant.")
+        if not IndexJob.objects.filter(claimable, pk=job_id).exists():
+            return None
+        job.status = IndexJob.Status.RUNNING
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.attempts = F("attempts") + 1
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
+    job.refresh_from_db()
+    return job
+
+
+@dataclass
+class _Batch:
+    """Chunks waiting to be embedded, grouped by the file they replace."""
+
+    files: list[tuple[Any, list[Chunk], bool]] = field(default_factory=list)
+    chunk_total: int = 0
+
+
+class _JobRun:
+    def __init__(self, job: IndexJob, store: VectorStore, target: StorageTarget) -> None:
+        self.job = job
+        self.repository = job.repository
+        self.store = store
+        self.target = target
+        self.embedder = get_cached_embedder(
+            settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
+        )
+        self.batch_size: int = settings.SEARCH["EMBED_BATCH_SIZE"]
+        self.known = {f.path: f for f in IndexedFile.objects.filter(repository=self.repository)}
+        self.batch = _Batch()
+        self.last_progress = 0.0
+        self.tier = get_tier(connection.tenant.tier)
+
+    def run(self) -> None:
+        root = Path(self.repository.root_path)
+        if not root.is_dir():
+            raise JobNotFound(
+                f"The repository folder {root} no longer exists; register the repository again."
+            )
+        limits = FileLimits(max_file_bytes=settings.SEARCH["MAX_FILE_BYTES"])
+        entries = _apply_repository_ignores(
+            list(walk_repository(root, limits=limits)), self.repository.ignore_patterns
+        )
+        self.job.files_total = len(entries)
+        self.job.files_done = 0
+        self._save_progress(force=True)
+        if sum(isinstance(e, FileEntry) for e in entries) > self.tier.max_indexed_files:
+            raise QuotaExceeded(
+                f"The repository has more files than the {self.tier.label} plan indexes "
+                f"({self.tier.max_indexed_files}); add ignore patterns or upgrade the plan.",
+                code="quota_indexed_files",
+            )
+
+        seen: set[str] = set()
+        for entry in entries:
+            if isinstance(entry, SkippedFile):
+                self._record(entry.path, FileOutcome.Kind.SKIPPED, entry.reason, entry.detail)
+                self.job.files_skipped += 1
+                self._file_done()
+                continue
+            seen.add(entry.path)
+            self._index_entry(root, entry)
+        self._flush()
+        self._remove_deleted(seen)
+        optimize = getattr(self.store, "optimize", None)
+        if optimize is not None:
+            optimize(self.target)
+        self._save_progress(force=True)
+
+    def _index_entry(self, root: Path, entry: FileEntry) -> None:
+        try:
+            source = load_source(root, entry)
+        except OSError as exc:
+            self._record(entry.path, FileOutcome.Kind.FAILED, "unreadable", str(exc))
+            self.job.files_failed += 1
+            self._file_done()
+            return
+        if isinstance(source, SkippedFile):
+            self._record(source.path, FileOutcome.Kind.SKIPPED, source.reason, source.detail)
+            self.job.files_skipped += 1
+            self._file_done()
+            return
+        known = self.known.get(source.path)
+        if known is not None and known.content_hash == source.content_hash:
+            self.job.files_unchanged += 1
+            self._file_done()
+            return
+        try:
+            chunks = chunk_source(source)
+        except Exception as exc:  # a parser bug must cost one file, not the job
+            logger.exception("search.index_job.chunking_failed", extra={"job_id": self.job.pk})
+            self._record(source.path, FileOutcome.Kind.FAILED, "chunking_failed", repr(exc))
+            self.job.files_failed += 1
+            self._file_done()
+            return
+        if source.decode_fallback:
+            self._record(
+                source.path,
+                FileOutcome.Kind.DECODE_FALLBACK,
+                "decode_fallback",
+                f"not valid UTF-8; decoded as {source.encoding}",
+            )
+            self.job.files_decode_fallback += 1
+        self.batch.files.append((source, chunks, known is not None))
+        self.batch.chunk_total += len(chunks)
+        if self.batch.chunk_total >= self.batch_size * 4:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.batch.files:
+            return
+        files, self.batch = self.batch.files, _Batch()
+        chunks = [chunk for _, file_chunks, _ in files for chunk in file_chunks]
+        started = time.perf_counter()
+        texts = [
+            document_text(path=c.path, context=c.context, symbol=c.symbol, text=c.text)
+            for c in chunks
+        ]
+        dense = self.embedder.embed_documents(texts) if texts else []
+        self.job.embed_seconds += time.perf_counter() - started
+
+        points = [
+            ChunkPoint(
+                id=point_id(self.target.tenant_key, self.repository.pk, c.path, c.chunk_index),
+                dense=[float(x) for x in vector],
+                sparse=document_sparse_vector(
+                    " ".join((c.path, c.symbol, c.signature, c.text))
+                ),
+                payload=_payload(self.repository, c),
+            )
+            for c, vector in zip(chunks, dense, strict=True)
+        ]
+        replaced = [source.path for source, _, was_known in files if was_known]
+        if replaced:
+            self.store.delete_points(
+                self.target, repository_id=self.repository.pk, paths=replaced
+            )
+        for start in range(0, len(points), 256):
+            self.store.upsert(self.target, points[start : start + 256])
+
+        # The file rows move only after their points are stored: a crash before this line
+        # leaves the old hash, so the next run indexes the file again.
+        with transaction.atomic():
+            for source, file_chunks, _ in files:
+                IndexedFile.objects.update_or_create(
+                    repository=self.repository,
+                    path=source.path,
+                    defaults={
+                        "content_hash": source.content_hash,
+                        "language": source.language,
+                        "size_bytes": source.size_bytes,
+                        "chunk_count": len(file_chunks),
+                    },
+                )
+        self.job.files_indexed += len(files)
+        self.job.chunks_indexed += len(chunks)
+        for _ in files:
+            self._file_done()
+
+    def _remove_deleted(self, seen: set[str]) -> None:
+        gone = sorted(set(self.known) - seen)
+        if not gone:
+            return
+        for start in range(0, len(gone), 500):
+            self.store.delete_points(
+                self.target, repository_id=self.repository.pk, paths=gone[start : start + 500]
+            )
+        IndexedFile.objects.filter(repository=self.repository, path__in=gone).delete()
+        for path in gone:
+            self._record(path, FileOutcome.Kind.DELETED, "deleted", "no longer in the repository")
+        self.job.files_deleted = len(gone)
+
+    def _record(self, path: str, kind: str, reason: str, detail: str) -> None:
+        FileOutcome.objects.create(
+            job=self.job, path=path[:1024], kind=kind, reason=reason[:40], detail=detail
+        )
+
+    def _file_done(self) -> None:
+        self.job.files_done += 1
+        self._save_progress()
+
+    def _save_progress(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        self.last_progress = now
+        self.job.heartbeat_at = timezone.now()
+        self.job.save(
+            update_fields=[
+                "heartbeat_at", "files_total", "files_done", "files_indexed", "files_unchanged",
+                "files_skipped", "files_failed", "files_deleted", "files_decode_fallback",
+                "chunks_indexed", "embed_seconds",
+            ]
+        )
+
+
+def _apply_repository_ignores(
+    entries: list[FileEntry | SkippedFile], patterns: str
+) -> list[FileEntry | SkippedFile]:
+    """Turn files matching the repository's own ignore patterns into recorded skips."""
+    lines = [line.strip() for line in patterns.splitlines() if line.strip()]
+    if not lines:
+        return entries
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return [
+        SkippedFile(path=e.path, reason="ignored", detail="matches the repository's ignore "
+                    "patterns")
+        if isinstance(e, FileEntry) and spec.match_file(e.path)
+        else e
+        for e in entries
+    ]
+
+
+def _payload(repository: Repository, chunk: Chunk) -> dict[str, Any]:
+    return {
+        "repository_id": repository.pk,
+        "repository": repository.name,
+        "path": chunk.path,
+        "language": chunk.language,
+        "kind": chunk.kind,
+        "symbol": chunk.symbol,
+        "name": chunk.name,
+        "context": chunk.context,
+        "signature": chunk.signature,
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "text": chunk.text,
+    }
+
+
+def run_index_job(job_id: int) -> IndexJob | None:
+    """Run a queued job to completion; return None when another run already owns it.
+
+    Safe to call twice for one job: the second delivery is a no-op while the first is alive.
+    """
+    job = _claim(job_id)
+    if job is None:
+        logger.info("search.index_job.duplicate_delivery", extra={"job_id": job_id})
+        return None
+    tenant = connection.tenant
+    target = storage_target(tenant)
+    store = get_vector_store()
+    logger.info("search.index_job.started", extra={"job_id": job.pk, "attempt": job.attempts})
+    try:
+        store.ensure_tenant_storage(target, storage_settings(tenant))
+        _JobRun(job, store, target).run()
+    except Exception as exc:
+        logger.exception("search.index_job.failed", extra={"job_id": job.pk})
+        job.status = IndexJob.Status.FAILED
+        job.error = str(exc) or exc.__class__.__name__
+        job.finished_at = timezone.now()
+        job.save()
+        return job
+    job.status = (
+        IndexJob.Status.WARNINGS
+        if job.files_failed or job.files_decode_fallback
+        else IndexJob.Status.SUCCEEDED
+    )
+    job.finished_at = timezone.now()
+    job.save()
+    repository = job.repository
+    repository.last_indexed_at = job.finished_at
+    repository.file_count = IndexedFile.objects.filter(repository=repository).count()
+    repository.chunk_count = sum(
+        IndexedFile.objects.filter(repository=repository).values_list("chunk_count", flat=True)
+    )
+    repository.save(update_fields=["last_indexed_at", "file_count", "chunk_count"])
+    search_cache.bump_index_version(tenant.schema_name)
+    logger.info(
+        "search.index_job.finished",
+        extra={
+            "job_id": job.pk,
+            "status": job.status,
+            "files": job.files_indexed,
+            "chunks": job.chunks_indexed,
+            "seconds": round(job.elapsed_seconds or 0.0, 2),
+        },
+    )
+    return job

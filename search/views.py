@@ -1,0 +1,133 @@
+"""Server-rendered pages of the tenant site: search, repositories, index jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.exceptions import PortalError
+from search import selectors
+from search.services.indexing import get_job, start_index_job
+from search.services.querying import search_code
+from search.services.repositories import (
+    create_archive_repository,
+    create_local_repository,
+    delete_repository,
+    get_repository,
+)
+from tenants.accounts.decorators import admin_required, member_required
+from tenants.tiers import get_tier
+
+
+@member_required
+def search_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    context: dict = {"query": query, "response": None, "error": None}
+    status = 200
+    if query:
+        try:
+            context["response"] = search_code(query=query, limit=20)
+        except PortalError as exc:
+            context["error"] = exc.message
+            status = exc.status_code
+    return render(request, "search/search.html", context, status=status)
+
+
+@member_required
+def repositories_page(request: HttpRequest) -> HttpResponse:
+    error = None
+    status = 200
+    if request.method == "POST":
+        if not request.user.membership.is_admin:
+            return render(request, "error.html", {"message": "Only admins add repositories."},
+                          status=403)
+        try:
+            name = request.POST.get("name", "")
+            ignore = request.POST.get("ignore_patterns", "")
+            if request.FILES.get("archive"):
+                repository = create_archive_repository(
+                    name=name, upload=request.FILES["archive"], ignore_patterns=ignore,
+                    acting_user=request.user,
+                )
+            else:
+                repository = create_local_repository(
+                    name=name, path=request.POST.get("path", ""), ignore_patterns=ignore,
+                    acting_user=request.user,
+                )
+            job = start_index_job(repository=repository, acting_user=request.user)
+            return redirect("search:job", job_id=job.pk)
+        except PortalError as exc:
+            error = exc.message
+            status = exc.status_code
+    return render(
+        request,
+        "search/repositories.html",
+        {
+            "repositories": selectors.repositories(),
+            "error": error,
+            "allowed_roots": settings.SEARCH["REPOSITORY_ROOTS"],
+            "form": request.POST if request.method == "POST" else {},
+        },
+        status=status,
+    )
+
+
+@member_required
+def repository_page(request: HttpRequest, repository_id: int) -> HttpResponse:
+    try:
+        repository = get_repository(repository_id)
+    except PortalError as exc:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
+    return render(
+        request,
+        "search/repository.html",
+        {"repository": repository, "jobs": selectors.jobs_for(repository)[:20]},
+    )
+
+
+@require_POST
+@admin_required
+def start_index(request: HttpRequest, repository_id: int) -> HttpResponse:
+    try:
+        job = start_index_job(repository=get_repository(repository_id), acting_user=request.user)
+    except PortalError as exc:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
+    return redirect("search:job", job_id=job.pk)
+
+
+@require_POST
+@admin_required
+def remove_repository(request: HttpRequest, repository_id: int) -> HttpResponse:
+    try:
+        delete_repository(repository_id=repository_id, acting_user=request.user)
+    except PortalError as exc:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
+    return redirect("search:repositories")
+
+
+@member_required
+def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    try:
+        job = get_job(job_id)
+    except PortalError as exc:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
+    return render(
+        request, "search/job.html", {"job": job, "outcomes": selectors.outcomes_for(job)[:500]}
+    )
+
+
+@admin_required
+def overview_page(request: HttpRequest) -> HttpResponse:
+    tenant = connection.tenant
+    return render(
+        request,
+        "search/overview.html",
+        {
+            "usage": selectors.tenant_usage(),
+            "tier": get_tier(tenant.tier),
+            "jobs": selectors.recent_jobs(10),
+        },
+    )

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from tenants.api.serializers import (
+    SignupResponseSerializer,
+    SignupSerializer,
+    TenantStatusSerializer,
+)
+from tenants.models import Tenant
+from tenants.services.signup import sign_up
+
+
+class SignupThrottle(AnonRateThrottle):
+    rate = "30/hour"
+
+
+class SignupView(APIView):
+    """Create a tenant: its schema, search storage, namespace, first admin and API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get_throttles(self):  # type: ignore[no-untyped-def]
+        return [] if settings.TESTING else [SignupThrottle()]
+
+    @extend_schema(request=SignupSerializer, responses={202: SignupResponseSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = SignupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = sign_up(**serializer.validated_data)
+        result.tenant.refresh_from_db()
+        port = "" if settings.PORTAL_PORT in (80, 443) else f":{settings.PORTAL_PORT}"
+        body = {
+            "tenant": TenantStatusSerializer(result.tenant).data,
+            "domain": result.domain,
+            "url": f"http://{result.domain}{port}/",
+            "status_url": request.build_absolute_uri(f"/api/v1/signup/{result.tenant.slug}/"),
+            "api_token": result.api_token,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class SignupStatusView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses=TenantStatusSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        tenant = get_object_or_404(Tenant.objects.exclude(schema_name="public"), slug=slug)
+        return Response(TenantStatusSerializer(tenant).data)
