@@ -33,7 +33,7 @@ class TenantTask(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from django.conf import settings
-        from django_tenants.utils import schema_context
+        from django_tenants.utils import get_tenant_model, tenant_context
 
         schema_name = args[0] if args else kwargs.get("schema_name")
         if not isinstance(schema_name, str) or schema_name == settings.PUBLIC_SCHEMA_NAME:
@@ -41,8 +41,11 @@ class TenantTask(Task):
                 f"Task {self.name} needs a tenant schema as its first argument, got "
                 f"{schema_name!r}; it refuses to run against the public schema."
             )
+        tenant = get_tenant_model().objects.filter(schema_name=schema_name).first()
+        if tenant is None:
+            raise MissingTenant(f"Task {self.name}: no tenant with schema {schema_name!r}.")
         log_context.bind(tenant=schema_name)
-        with schema_context(schema_name):
+        with tenant_context(tenant):
             return super().__call__(*args, **kwargs)
 
 

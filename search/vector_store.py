@@ -9,7 +9,7 @@ import hmac
 
 from django.conf import settings
 
-from search.clients.vectorstore import build_vector_store
+from search.clients.vectorstore import RemoteVectorStore, build_vector_store
 from search.clients.vectorstore.base import StorageSettings, StorageTarget, VectorStore
 from tenants.tiers import get_tier
 
@@ -21,7 +21,13 @@ def owner_authkey() -> bytes:
 
 @functools.cache
 def get_vector_store() -> VectorStore:
-    """Return this process's vector store (opened once, never per request)."""
+    """Return this process's vector store (opened once, never per request).
+
+    Processes started by ``script/server`` always go through the owner process: falling back
+    to opening the embedded engine would take its lock and keep the owner from restarting.
+    """
+    if settings.VECTOR_STORE_REMOTE_ONLY and not settings.QDRANT_URL:
+        return RemoteVectorStore(settings.VECTOR_STORE_SOCKET, owner_authkey())
     return build_vector_store(
         qdrant_url=settings.QDRANT_URL,
         qdrant_api_key=settings.QDRANT_API_KEY,

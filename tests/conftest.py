@@ -81,6 +81,19 @@ def _isolated_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     settings.SEARCH.update(originals[2])
 
 
+@pytest.fixture(autouse=True)
+def _public_schema_between_tests() -> Iterator[None]:
+    """A request to a tenant domain leaves the test connection in that tenant's schema."""
+    if not settings.configured:
+        yield
+        return
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    yield
+    connection.set_schema_to_public()
+
+
 @pytest.fixture(scope="session")
 def sources_root(_isolated_storage: Path) -> Path:
     return _isolated_storage / "sources"
@@ -104,6 +117,9 @@ def _create_tenant(slug: str, *, tier: str = "free") -> TenantFixture:
     from tenants.models import Tenant
     from tenants.services.signup import sign_up
 
+    from django.db import connection
+
+    connection.set_schema_to_public()
     password = f"pw-{slug}-Secret-123"
     email = f"admin@{slug}.example.com"
     result = sign_up(name=slug.title(), slug=slug, admin_email=email, password=password,
@@ -133,9 +149,9 @@ def acme_indexed(acme: TenantFixture, django_db_blocker: object) -> TenantFixtur
     from search.services.indexing import start_index_job
     from search.services.repositories import create_local_repository
 
-    from django_tenants.utils import schema_context
+    from django_tenants.utils import tenant_context
 
-    with django_db_blocker.unblock(), schema_context(acme.tenant.schema_name):  # type: ignore[attr-defined]
+    with django_db_blocker.unblock(), tenant_context(acme.tenant):  # type: ignore[attr-defined]
         repository = create_local_repository(name="sample", path=str(SAMPLE_SOURCE.resolve()))
         start_index_job(repository=repository)
         job = IndexJob.objects.get(repository=repository)
@@ -171,3 +187,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         embedded.stop_redis(settings.VAR_DIR)
     if not os.environ.get("DATABASE_URL"):
         embedded.stop_postgres(settings.VAR_DIR)
+    test_root = settings.BASE_DIR / "var" / "test"
+    if settings.VAR_DIR.is_relative_to(test_root) and not os.environ.get("PORTAL_VAR_DIR"):
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)

@@ -19,10 +19,16 @@ from django.core.exceptions import ImproperlyConfigured
 from portal import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var")).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-
 TESTING = "pytest" in sys.modules or os.environ.get("PORTAL_TESTING") == "1"
+# Each test run gets its own embedded servers and data, so it never touches a running portal
+# or another test run; tests/conftest.py stops them and removes the folder at the end.
+VAR_DIR = Path(
+    os.environ.get(
+        "PORTAL_VAR_DIR",
+        BASE_DIR / "var" / "test" / str(os.getpid()) if TESTING else BASE_DIR / "var",
+    )
+).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 PRODUCTION = os.environ.get("PORTAL_ENV", "development") == "production"
 
 
@@ -178,7 +184,11 @@ QDRANT_URL = os.environ.get("QDRANT_URL") or None
 QDRANT_API_KEY = os.environ.get("QDRANT_API_KEY") or None
 QDRANT_TIMEOUT_SECONDS = float(os.environ.get("QDRANT_TIMEOUT_SECONDS", "10"))
 VECTOR_STORE_PATH = Path(os.environ.get("VECTOR_STORE_PATH", VAR_DIR / "qdrant"))
-VECTOR_STORE_SOCKET = Path(os.environ.get("VECTOR_STORE_SOCKET", VAR_DIR / "run" / "vectors.sock"))
+VECTOR_STORE_SOCKET = Path(
+    os.environ.get("VECTOR_STORE_SOCKET", VAR_DIR / "run" / "vectors.sock")
+)
+# Set by script/server for its children: reach the embedded engine only through its owner.
+VECTOR_STORE_REMOTE_ONLY = _env_bool("VECTOR_STORE_REMOTE_ONLY", default=False)
 
 # ---------------------------------------------------------------------------- search
 
@@ -258,6 +268,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 STATICFILES_DIRS = [BASE_DIR / "static"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -289,5 +301,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
     },
 }

