@@ -48,12 +48,8 @@ class ContextFormatter(logging.Formatter):
     """One line per record: time, level, logger, event, context, then the ``extra`` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = {
-            key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS
-        }
-        context = " ".join(
-            f"{field}={getattr(record, field, '-')}" for field in CONTEXT_FIELDS
-        )
+        extras = {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS}
+        context = " ".join(f"{field}={getattr(record, field, '-')}" for field in CONTEXT_FIELDS)
         line = (
             f"{self.formatTime(record)} {record.levelname} {record.name} "
             f"{record.getMessage()} [{context}]"

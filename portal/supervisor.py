@@ -53,24 +53,48 @@ class Supervisor:
             self._wait_for_owner()
         self._start(
             "worker",
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=threads",
-             "--concurrency=4", "--loglevel=INFO", "--hostname=worker@%h"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=threads",
+                "--concurrency=4",
+                "--loglevel=INFO",
+                "--hostname=worker@%h",
+            ],
         )
         self._start(
             "beat",
-            [sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
-             f"--schedule={settings.VAR_DIR / 'run' / 'celerybeat-schedule'}"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={settings.VAR_DIR / 'run' / 'celerybeat-schedule'}",
+            ],
         )
         self._start(
             "web",
-            [sys.executable, "-m", "gunicorn", "portal.wsgi:application",
-             f"--bind=127.0.0.1:{settings.PORTAL_PORT}", "--workers=2", "--threads=8",
-             "--timeout=120", "--access-logfile=-"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "portal.wsgi:application",
+                f"--bind=127.0.0.1:{settings.PORTAL_PORT}",
+                "--workers=2",
+                "--threads=8",
+                "--timeout=120",
+                "--access-logfile=-",
+            ],
         )
         self._manage("seed_demo")
-        self._say(
-            f"Portal: http://localhost:{settings.PORTAL_PORT}/  (Ctrl-C stops everything)"
-        )
+        self._say(f"Portal: http://localhost:{settings.PORTAL_PORT}/  (Ctrl-C stops everything)")
         return self._watch()
 
     def _say(self, message: str) -> None:
@@ -88,8 +112,9 @@ class Supervisor:
         self.children[name] = subprocess.Popen(  # noqa: S603 -- fixed commands
             command, cwd=BASE_DIR, env=self.env, start_new_session=True
         )
-        logger.info("portal.supervisor.started", extra={"child": name,
-                                                        "pid": self.children[name].pid})
+        logger.info(
+            "portal.supervisor.started", extra={"child": name, "pid": self.children[name].pid}
+        )
 
     def _wait_for_owner(self) -> None:
         from search.clients.vectorstore import RemoteVectorStore
@@ -128,8 +153,12 @@ class Supervisor:
         self._say("Stopping…")
         # Cold-stop the worker (SIGQUIT): with late acks its running job goes back to the queue
         # and resumes on the next start instead of holding shutdown for minutes.
-        order = [("web", signal.SIGTERM), ("beat", signal.SIGTERM), ("worker", signal.SIGQUIT),
-                 ("vector-store", signal.SIGTERM)]
+        order = [
+            ("web", signal.SIGTERM),
+            ("beat", signal.SIGTERM),
+            ("worker", signal.SIGQUIT),
+            ("vector-store", signal.SIGTERM),
+        ]
         for name, sig in order:
             child = self.children.get(name)
             if child is not None and child.poll() is None:

@@ -18,7 +18,10 @@ class Repository(models.Model):
     # Extra gitignore-style patterns to skip, one per line.
     ignore_patterns = models.TextField(blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -47,7 +50,10 @@ class IndexJob(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -114,6 +120,9 @@ class FileOutcome(models.Model):
     class Meta:
         ordering = ["path"]
 
+    def __str__(self) -> str:
+        return f"{self.path}: {self.kind} ({self.reason})"
+
 
 class IndexedFile(models.Model):
     """The indexed state of one file, for incremental re-index by content hash."""
@@ -132,6 +141,9 @@ class IndexedFile(models.Model):
             models.UniqueConstraint(fields=["repository", "path"], name="unique_file_per_repo")
         ]
 
+    def __str__(self) -> str:
+        return self.path
+
 
 class SearchQuery(models.Model):
     """A search that ran (for popular-query warming and usage); the text stays in-tenant."""
@@ -140,3 +152,6 @@ class SearchQuery(models.Model):
     result_count = models.PositiveIntegerField()
     took_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"search at {self.created_at:%Y-%m-%d %H:%M}"

@@ -15,8 +15,14 @@ from search.exceptions import QueryInvalid
 
 FILTER_KEYS = ("repo", "path", "-path", "lang", "sym")
 LANGUAGE_ALIASES = {
-    "py": "python", "js": "javascript", "ts": "typescript", "golang": "go", "rs": "rust",
-    "c++": "cpp", "rb": "ruby", "cc": "cpp",
+    "py": "python",
+    "js": "javascript",
+    "ts": "typescript",
+    "golang": "go",
+    "rs": "rust",
+    "c++": "cpp",
+    "rb": "ruby",
+    "cc": "cpp",
 }
 IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*(?:[.:]{1,2}[A-Za-z_$][\w$]*)*$")
 MAX_QUERY_CHARS = 500
@@ -39,9 +45,7 @@ class ParsedQuery:
 
     @property
     def has_filters(self) -> bool:
-        return bool(
-            self.repositories or self.paths or self.exclude_paths or self.languages
-        )
+        return bool(self.repositories or self.paths or self.exclude_paths or self.languages)
 
 
 def parse_query(raw: str) -> ParsedQuery:
@@ -97,7 +101,10 @@ def parse_query(raw: str) -> ParsedQuery:
 
 def _example(key: str) -> str:
     return {
-        "repo": "backend", "path": "src/*.py", "-path": "tests/*", "lang": "python",
+        "repo": "backend",
+        "path": "src/*.py",
+        "-path": "tests/*",
+        "lang": "python",
         "sym": "parse_header",
     }[key]
 

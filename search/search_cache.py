@@ -60,10 +60,11 @@ _l1 = LRUCache(L1_MAX_ENTRIES)
 _redis_warned = threading.Event()
 
 
-def _redis_failed(event: str) -> None:
+def _redis_failed(event: str, exc: Exception) -> None:
+    """Log the first Redis failure of this process; later ones would only repeat it."""
     if not _redis_warned.is_set():
         _redis_warned.set()
-        logger.warning(event, exc_info=True)
+        logger.warning(event, extra={"error": repr(exc)})
 
 
 def _version_key(tenant_key: str) -> str:
@@ -75,8 +76,8 @@ def _version_key(tenant_key: str) -> str:
 def index_version(tenant_key: str) -> int:
     try:
         version = cache.get(_version_key(tenant_key))
-    except (RedisError, OSError):
-        _redis_failed("search.cache.redis_unavailable")
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
         return 0
     return int(version or 0)
 
@@ -87,8 +88,8 @@ def bump_index_version(tenant_key: str) -> None:
     try:
         if not cache.add(key, 1, timeout=VERSION_TTL_SECONDS):
             cache.incr(key)
-    except (RedisError, OSError):
-        _redis_failed("search.cache.redis_unavailable")
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
     _l1.clear()
 
 
@@ -106,8 +107,8 @@ def get_response(key: str) -> tuple[Any | None, str]:
         return value, "l1"
     try:
         value = cache.get(key)
-    except (RedisError, OSError):
-        _redis_failed("search.cache.redis_unavailable")
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
         value = None
     if value is not None:
         _l1.set(key, value)
@@ -119,8 +120,8 @@ def set_response(key: str, value: Any) -> None:
     _l1.set(key, value)
     try:
         cache.set(key, value, timeout=L2_TTL_SECONDS)
-    except (RedisError, OSError):
-        _redis_failed("search.cache.redis_unavailable")
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
 
 
 def clear_local() -> None:

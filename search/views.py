@@ -42,19 +42,24 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if not request.user.membership.is_admin:
-            return render(request, "error.html", {"message": "Only admins add repositories."},
-                          status=403)
+            return render(
+                request, "error.html", {"message": "Only admins add repositories."}, status=403
+            )
         try:
             name = request.POST.get("name", "")
             ignore = request.POST.get("ignore_patterns", "")
             if request.FILES.get("archive"):
                 repository = create_archive_repository(
-                    name=name, upload=request.FILES["archive"], ignore_patterns=ignore,
+                    name=name,
+                    upload=request.FILES["archive"],
+                    ignore_patterns=ignore,
                     acting_user=request.user,
                 )
             else:
                 repository = create_local_repository(
-                    name=name, path=request.POST.get("path", ""), ignore_patterns=ignore,
+                    name=name,
+                    path=request.POST.get("path", ""),
+                    ignore_patterns=ignore,
                     acting_user=request.user,
                 )
             job = start_index_job(repository=repository, acting_user=request.user)

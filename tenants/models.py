@@ -102,6 +102,9 @@ class PendingAdmin(models.Model):
     token_prefix = models.CharField(max_length=16)
     token_digest = models.CharField(max_length=64)
 
+    def __str__(self) -> str:
+        return f"pending admin of {self.tenant_id}"
+
 
 class TenantManifest(models.Model):
     """The Kubernetes objects rendered for a tenant, kept for download and drift checks."""
@@ -111,3 +114,6 @@ class TenantManifest(models.Model):
     yaml = models.TextField()
     is_applied = models.BooleanField(default=False)
     rendered_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.namespace

@@ -128,8 +128,9 @@ def accept_invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
-            user = accounts.accept_invitation(token=token, password=request.POST.get("password",
-                                                                                   ""))
+            user = accounts.accept_invitation(
+                token=token, password=request.POST.get("password", "")
+            )
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("search:home")
         except PortalError as exc:

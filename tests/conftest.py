@@ -114,20 +114,25 @@ def public_tenant(django_db_setup: None, django_db_blocker: object) -> object:
 
 
 def _create_tenant(slug: str, *, tier: str = "free") -> TenantFixture:
+    from django.db import connection
+
     from tenants.models import Tenant
     from tenants.services.signup import sign_up
-
-    from django.db import connection
 
     connection.set_schema_to_public()
     password = f"pw-{slug}-Secret-123"
     email = f"admin@{slug}.example.com"
-    result = sign_up(name=slug.title(), slug=slug, admin_email=email, password=password,
-                     tier=tier)
+    result = sign_up(name=slug.title(), slug=slug, admin_email=email, password=password, tier=tier)
     tenant = Tenant.objects.get(pk=result.tenant.pk)
     assert tenant.status == Tenant.Status.READY, tenant.status_detail
-    return TenantFixture(tenant=tenant, slug=slug, host=result.domain, email=email,
-                         password=password, token=result.api_token)
+    return TenantFixture(
+        tenant=tenant,
+        slug=slug,
+        host=result.domain,
+        email=email,
+        password=password,
+        token=result.api_token,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -145,11 +150,11 @@ def globex(public_tenant: object, django_db_blocker: object) -> TenantFixture:
 @pytest.fixture(scope="session")
 def acme_indexed(acme: TenantFixture, django_db_blocker: object) -> TenantFixture:
     """Acme with the sample repository indexed through the real pipeline."""
+    from django_tenants.utils import tenant_context
+
     from search.models import IndexJob
     from search.services.indexing import start_index_job
     from search.services.repositories import create_local_repository
-
-    from django_tenants.utils import tenant_context
 
     with django_db_blocker.unblock(), tenant_context(acme.tenant):  # type: ignore[attr-defined]
         repository = create_local_repository(name="sample", path=str(SAMPLE_SOURCE.resolve()))

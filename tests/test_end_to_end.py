@@ -19,8 +19,12 @@ def test_signup_index_and_search_finds_expected_function(
     with django_capture_on_commit_callbacks(execute=True):
         signup = public.post(
             "/api/v1/signup/",
-            {"name": "Initech", "slug": "initech", "admin_email": "boss@initech.example",
-             "password": "Very-Secret-Pass-42"},
+            {
+                "name": "Initech",
+                "slug": "initech",
+                "admin_email": "boss@initech.example",
+                "password": "Very-Secret-Pass-42",
+            },
             format="json",
         )
     assert signup.status_code == 202, signup.content
@@ -46,9 +50,9 @@ def test_signup_index_and_search_finds_expected_function(
     assert natural.status_code == 200
     body = natural.json()
     top = body["results"][:5]
-    assert any(
-        r["path"] == "click/formatting.py" and r["symbol"] == "wrap_text" for r in top
-    ), [(r["path"], r["symbol"]) for r in top]
+    assert any(r["path"] == "click/formatting.py" and r["symbol"] == "wrap_text" for r in top), [
+        (r["path"], r["symbol"]) for r in top
+    ]
     assert body["took_ms"] >= 0 and body["query_type"] == "semantic"
 
     symbol = api.get("/api/v1/search/", {"q": "join_options"}).json()
@@ -58,7 +62,7 @@ def test_signup_index_and_search_finds_expected_function(
     assert symbol["query_type"] == "symbol"
 
     with schema_context("public"):
-        from tenants.services.provisioning import delete_tenant
         from tenants.models import Tenant
+        from tenants.services.provisioning import delete_tenant
 
         delete_tenant(Tenant.objects.get(slug="initech").pk)

@@ -184,9 +184,7 @@ QDRANT_URL = os.environ.get("QDRANT_URL") or None
 QDRANT_API_KEY = os.environ.get("QDRANT_API_KEY") or None
 QDRANT_TIMEOUT_SECONDS = float(os.environ.get("QDRANT_TIMEOUT_SECONDS", "10"))
 VECTOR_STORE_PATH = Path(os.environ.get("VECTOR_STORE_PATH", VAR_DIR / "qdrant"))
-VECTOR_STORE_SOCKET = Path(
-    os.environ.get("VECTOR_STORE_SOCKET", VAR_DIR / "run" / "vectors.sock")
-)
+VECTOR_STORE_SOCKET = Path(os.environ.get("VECTOR_STORE_SOCKET", VAR_DIR / "run" / "vectors.sock"))
 # Set by script/server for its children: reach the embedded engine only through its owner.
 VECTOR_STORE_REMOTE_ONLY = _env_bool("VECTOR_STORE_REMOTE_ONLY", default=False)
 
@@ -222,8 +220,10 @@ PORTAL_REGION = os.environ.get("PORTAL_REGION", "local")
 # ---------------------------------------------------------------------------- auth, api
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -248,8 +248,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
-                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Code search portal API",
@@ -294,8 +296,7 @@ LOGGING = {
     "filters": {"context": {"()": "portal.logging.ContextFilter"}},
     "formatters": {"plain": {"()": "portal.logging.ContextFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["context"],
-                    "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

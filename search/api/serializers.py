@@ -9,8 +9,15 @@ class RepositorySerializer(serializers.ModelSerializer):
     class Meta:
         model = Repository
         fields = [
-            "id", "name", "source", "root_path", "ignore_patterns", "created_at",
-            "last_indexed_at", "file_count", "chunk_count",
+            "id",
+            "name",
+            "source",
+            "root_path",
+            "ignore_patterns",
+            "created_at",
+            "last_indexed_at",
+            "file_count",
+            "chunk_count",
         ]
         read_only_fields = fields
 
@@ -49,10 +56,26 @@ class IndexJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = IndexJob
         fields = [
-            "id", "repository", "repository_id", "status", "percent", "is_finished",
-            "files_total", "files_done", "files_indexed", "files_unchanged", "files_skipped",
-            "files_failed", "files_deleted", "files_decode_fallback", "chunks_indexed",
-            "embed_seconds", "elapsed_seconds", "error", "created_at", "started_at",
+            "id",
+            "repository",
+            "repository_id",
+            "status",
+            "percent",
+            "is_finished",
+            "files_total",
+            "files_done",
+            "files_indexed",
+            "files_unchanged",
+            "files_skipped",
+            "files_failed",
+            "files_deleted",
+            "files_decode_fallback",
+            "chunks_indexed",
+            "embed_seconds",
+            "elapsed_seconds",
+            "error",
+            "created_at",
+            "started_at",
             "finished_at",
         ]
 

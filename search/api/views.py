@@ -37,8 +37,13 @@ class SearchView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, required=True, description="Query; supports repo:, "
-                             "path:, -path:, lang:, sym: and \"exact phrases\"."),
+            OpenApiParameter(
+                "q",
+                str,
+                required=True,
+                description="Query; supports repo:, "
+                'path:, -path:, lang:, sym: and "exact phrases".',
+            ),
             OpenApiParameter("limit", int, required=False, description="1-50, default 10."),
         ],
         responses=SearchResponseSerializer,

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pathspec
-
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -83,9 +82,7 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
         )
         schema = connection.schema_name
         transaction.on_commit(lambda: index_repository.delay(schema, job.pk))
-    logger.info(
-        "search.index_job.queued", extra={"job_id": job.pk, "repository_id": repository.pk}
-    )
+    logger.info("search.index_job.queued", extra={"job_id": job.pk, "repository_id": repository.pk})
     return job
 
 
@@ -239,18 +236,14 @@ class _JobRun:
             ChunkPoint(
                 id=point_id(self.target.tenant_key, self.repository.pk, c.path, c.chunk_index),
                 dense=[float(x) for x in vector],
-                sparse=document_sparse_vector(
-                    " ".join((c.path, c.symbol, c.signature, c.text))
-                ),
+                sparse=document_sparse_vector(" ".join((c.path, c.symbol, c.signature, c.text))),
                 payload=_payload(self.repository, c),
             )
             for c, vector in zip(chunks, dense, strict=True)
         ]
         replaced = [source.path for source, _, was_known in files if was_known]
         if replaced:
-            self.store.delete_points(
-                self.target, repository_id=self.repository.pk, paths=replaced
-            )
+            self.store.delete_points(self.target, repository_id=self.repository.pk, paths=replaced)
         for start in range(0, len(points), 256):
             self.store.upsert(self.target, points[start : start + 256])
 
@@ -305,9 +298,17 @@ class _JobRun:
         self.job.heartbeat_at = timezone.now()
         self.job.save(
             update_fields=[
-                "heartbeat_at", "files_total", "files_done", "files_indexed", "files_unchanged",
-                "files_skipped", "files_failed", "files_deleted", "files_decode_fallback",
-                "chunks_indexed", "embed_seconds",
+                "heartbeat_at",
+                "files_total",
+                "files_done",
+                "files_indexed",
+                "files_unchanged",
+                "files_skipped",
+                "files_failed",
+                "files_deleted",
+                "files_decode_fallback",
+                "chunks_indexed",
+                "embed_seconds",
             ]
         )
 
@@ -321,8 +322,9 @@ def _apply_repository_ignores(
         return entries
     spec = pathspec.GitIgnoreSpec.from_lines(lines)
     return [
-        SkippedFile(path=e.path, reason="ignored", detail="matches the repository's ignore "
-                    "patterns")
+        SkippedFile(
+            path=e.path, reason="ignored", detail="matches the repository's ignore patterns"
+        )
         if isinstance(e, FileEntry) and spec.match_file(e.path)
         else e
         for e in entries

@@ -80,8 +80,9 @@ def detect_query_type(parsed: ParsedQuery) -> str:
         return "import"
     if parsed.is_identifier:
         return "symbol"
-    if parsed.phrases or (ERROR_WORDS.search(text) and len(text.split()) >= 3 and
-                          not text.islower()):
+    if parsed.phrases or (
+        ERROR_WORDS.search(text) and len(text.split()) >= 3 and not text.islower()
+    ):
         return "error"
     return "semantic"
 
@@ -235,6 +236,7 @@ def find_highlights(snippet: str, terms: list[str], *, first_line: int) -> list[
     highlights = []
     for offset, line in enumerate(snippet.split("\n")):
         for match in pattern.finditer(line):
-            highlights.append(Highlight(line=first_line + offset, start=match.start(),
-                                        end=match.end()))
+            highlights.append(
+                Highlight(line=first_line + offset, start=match.start(), end=match.end())
+            )
     return highlights[:200]

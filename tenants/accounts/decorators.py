@@ -19,8 +19,12 @@ def member_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_tenant_member(request.user):
-            return render(request, "error.html", {"message": "You are not a member of this "
-                          "tenant."}, status=403)
+            return render(
+                request,
+                "error.html",
+                {"message": "You are not a member of this tenant."},
+                status=403,
+            )
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -32,8 +36,12 @@ def admin_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_tenant_admin(request.user):
-            return render(request, "error.html", {"message": "Only tenant admins may open "
-                          "this page; ask an admin of your tenant."}, status=403)
+            return render(
+                request,
+                "error.html",
+                {"message": "Only tenant admins may open this page; ask an admin of your tenant."},
+                status=403,
+            )
         return view(request, *args, **kwargs)
 
     return wrapper

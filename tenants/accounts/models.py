@@ -42,6 +42,9 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"invitation for {self.email} ({self.role})"
+
 
 class ApiToken(models.Model):
     """A bearer token; only its prefix and SHA-256 digest are stored."""

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-TOKEN_SCHEME = "csp"
+TOKEN_SCHEME = "csp"  # noqa: S105 -- a public prefix, not a secret
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,18 @@ class TenantStatusSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["slug", "name", "tier", "isolation_mode", "status", "status_detail", "domain",
-                  "steps", "created_at", "ready_at"]
+        fields = [
+            "slug",
+            "name",
+            "tier",
+            "isolation_mode",
+            "status",
+            "status_detail",
+            "domain",
+            "steps",
+            "created_at",
+            "ready_at",
+        ]
 
     def get_domain(self, tenant: Tenant) -> str | None:
         domain = tenant.domains.filter(is_primary=True).first()

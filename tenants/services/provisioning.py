@@ -160,8 +160,11 @@ def roll_back_provisioning(tenant_id: int) -> Tenant:
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     for step in tenant.steps.order_by("-position"):
-        if step.status not in (ProvisioningStep.Status.DONE, ProvisioningStep.Status.FAILED,
-                               ProvisioningStep.Status.RUNNING):
+        if step.status not in (
+            ProvisioningStep.Status.DONE,
+            ProvisioningStep.Status.FAILED,
+            ProvisioningStep.Status.RUNNING,
+        ):
             continue
         _, undo = STEPS[step.name]
         undo(tenant)

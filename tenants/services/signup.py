@@ -22,8 +22,24 @@ logger = logging.getLogger(__name__)
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 RESERVED_SLUGS = frozenset(
-    {"www", "api", "admin", "public", "static", "media", "mail", "status", "metrics", "app",
-     "pg_catalog", "information_schema", "localhost", "codesearch", "kube-system", "default"}
+    {
+        "www",
+        "api",
+        "admin",
+        "public",
+        "static",
+        "media",
+        "mail",
+        "status",
+        "metrics",
+        "app",
+        "pg_catalog",
+        "information_schema",
+        "localhost",
+        "codesearch",
+        "kube-system",
+        "default",
+    }
 )
 STEP_ORDER = [
     ProvisioningStep.Name.SCHEMA,
@@ -55,9 +71,10 @@ def validate_slug(slug: str) -> str:
         )
     if slug in RESERVED_SLUGS or slug.startswith("pg-"):
         raise SignupInvalid(f"The slug {slug!r} is reserved; choose another.", field="slug")
-    if Tenant.objects.filter(slug=slug).exists() or Tenant.objects.filter(
-        schema_name=schema_name_for(slug)
-    ).exists():
+    if (
+        Tenant.objects.filter(slug=slug).exists()
+        or Tenant.objects.filter(schema_name=schema_name_for(slug)).exists()
+    ):
         raise SignupInvalid(f"The slug {slug!r} is already taken; choose another.", field="slug")
     return slug
 

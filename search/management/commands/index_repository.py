@@ -47,7 +47,9 @@ class Command(BaseCommand):
             finally:
                 bar.close()
             if finished is None or finished.status == IndexJob.Status.FAILED:
-                raise CommandError(f"Index job {job.pk} failed: {finished.error if finished else ''}")
+                raise CommandError(
+                    f"Index job {job.pk} failed: {finished.error if finished else ''}"
+                )
             self.stdout.write(
                 f"{finished.status}: {finished.files_indexed} files indexed, "
                 f"{finished.files_unchanged} unchanged, {finished.files_skipped} skipped, "

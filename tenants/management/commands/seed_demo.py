@@ -41,7 +41,10 @@ class Command(BaseCommand):
         demo = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if demo is None:
             result = sign_up(
-                name="Demo", slug=DEMO_SLUG, admin_email=DEMO_EMAIL, password=password,
+                name="Demo",
+                slug=DEMO_SLUG,
+                admin_email=DEMO_EMAIL,
+                password=password,
                 tier="team",
             )
             demo = result.tenant
