@@ -26,7 +26,7 @@ from tenants.services.signup import sign_up
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "admin@example.com"
 # The demo indexes Django's own source; translations and vendored assets add nothing to search.
-DEMO_IGNORE = "locale/\n*.po\n*.mo\nstatic/admin/js/vendor/\n"
+DEMO_IGNORE = "locale/\n*.po\n*.mo\nstatic/\ncontrib/gis/\n"
 
 
 class Command(BaseCommand):
@@ -55,6 +55,8 @@ class Command(BaseCommand):
             f"Demo tenant: http://{DEMO_SLUG}.{settings.PORTAL_BASE_DOMAIN}:{port}/  "
             f"login {DEMO_EMAIL} / {password}"
         )
+        if credentials.get("api_token"):
+            self.stdout.write(f"Demo API token: {credentials['api_token']}")
         if not options["no_index"]:
             self._queue_demo_index(demo)
 
@@ -68,14 +70,19 @@ class Command(BaseCommand):
                 domain=host, defaults={"tenant": public, "is_primary": host == "localhost"}
             )
 
-    def _demo_password(self) -> str:
-        credentials = settings.VAR_DIR / "demo_credentials.json"
-        if credentials.exists():
-            return json.loads(credentials.read_text())["password"]
-        password = secrets.token_urlsafe(12)
-        credentials.write_text(json.dumps({"email": DEMO_EMAIL, "password": password}))
-        credentials.chmod(0o600)
-        return password
+    def _demo_credentials(self) -> dict[str, str]:
+        """Reuse the demo login across runs (a demo convenience, kept 0600 under var/)."""
+        path = settings.VAR_DIR / "demo_credentials.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        credentials = {"email": DEMO_EMAIL, "password": secrets.token_urlsafe(12)}
+        self._save_credentials(credentials)
+        return credentials
+
+    def _save_credentials(self, credentials: dict[str, str]) -> None:
+        path = settings.VAR_DIR / "demo_credentials.json"
+        path.write_text(json.dumps(credentials))
+        path.chmod(0o600)
 
     def _queue_demo_index(self, demo: Tenant) -> None:
         source = Path(django.__file__).resolve().parent
