@@ -138,17 +138,9 @@ def run_relevance(args: argparse.Namespace) -> None:
         embedder = OnnxMiniLMEmbedder(cache_dir=Path(cache), max_tokens=args.max_tokens)
     query_vectors = embedder.embed_documents([q["query"] for q in queries])
     for layout in args.layouts:
-        started = time.perf_counter()
-        vectors = embedder.embed_documents([LAYOUTS[layout](c) for c in chunks])
-        seconds = time.perf_counter() - started
+        vectors = _chunk_vectors(embedder, [LAYOUTS[layout](c) for c in chunks], layout, args)
         dense_scores = query_vectors @ vectors.T
-        _report(
-            f"dense {layout} ({len(chunks) / seconds:.0f} chunks/s)",
-            chunks,
-            queries,
-            dense_scores,
-            args,
-        )
+        _report(f"dense {layout}", chunks, queries, dense_scores, args)
         fused = 0.7 * _min_max(dense_scores) + 0.3 * _min_max(sparse_scores)
         _report(f"fused 0.7 dense {layout} + 0.3 sparse", chunks, queries, fused, args)
 

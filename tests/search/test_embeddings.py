@@ -89,6 +89,17 @@ def test_embed_documents_matches_one_by_one_results_when_texts_are_batched(
     assert cosines.min() > 0.999
 
 
+def test_embed_documents_keeps_input_order_when_input_spans_several_sort_windows() -> None:
+    # batch_size 2 sorts 32 texts at a time, so 40 texts need two windows and 20 batches.
+    small = OnnxMiniLMEmbedder(cache_dir=None, max_tokens=32, threads=1, batch_size=2)
+    texts = [f"def handler_{i}(event):\n" + "    pass\n" * (i % 7) for i in range(40)]
+
+    batched = small.embed_documents(texts)
+    one_by_one = np.vstack([small.embed_query(text) for text in texts])
+
+    assert np.sum(batched * one_by_one, axis=1).min() > 0.999
+
+
 def test_embed_documents_returns_empty_matrix_when_no_texts(
     original: OnnxMiniLMEmbedder,
 ) -> None:

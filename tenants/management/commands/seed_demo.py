@@ -37,7 +37,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._public_tenant()
-        password = self._demo_password()
+        credentials = self._demo_credentials()
+        password = credentials["password"]
         demo = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if demo is None:
             result = sign_up(
@@ -48,6 +49,8 @@ class Command(BaseCommand):
                 tier="team",
             )
             demo = result.tenant
+            credentials["api_token"] = result.api_token
+            self._save_credentials(credentials)
         if not demo.is_ready:
             demo = run_provisioning(demo.pk)
         port = settings.PORTAL_PORT
