@@ -85,6 +85,7 @@ class Supervisor:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config=python:portal.gunicorn_conf",
                 "portal.wsgi:application",
                 f"--bind=127.0.0.1:{settings.PORTAL_PORT}",
                 "--workers=2",

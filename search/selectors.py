@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, Count, QuerySet, Sum, Value, When
 
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository, SearchQuery
 
@@ -22,7 +22,20 @@ def recent_jobs(limit: int = 20) -> QuerySet[IndexJob]:
 
 
 def outcomes_for(job: IndexJob) -> QuerySet[FileOutcome]:
-    return job.outcomes.all()
+    """Outcomes with the ones that need attention (failures, fallbacks) first."""
+    attention = Case(
+        When(kind=FileOutcome.Kind.FAILED, then=Value(0)),
+        When(kind=FileOutcome.Kind.DECODE_FALLBACK, then=Value(1)),
+        default=Value(2),
+    )
+    return job.outcomes.order_by(attention, "path")
+
+
+def outcome_summary(job: IndexJob) -> list[dict[str, object]]:
+    """Count the job's outcomes by kind and reason, largest first."""
+    return list(
+        job.outcomes.values("kind", "reason").annotate(count=Count("id")).order_by("-count")
+    )
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,13 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     except PortalError as exc:
         return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
     return render(
-        request, "search/job.html", {"job": job, "outcomes": selectors.outcomes_for(job)[:500]}
+        request,
+        "search/job.html",
+        {
+            "job": job,
+            "summary": selectors.outcome_summary(job),
+            "outcomes": selectors.outcomes_for(job)[:300],
+        },
     )
 
 

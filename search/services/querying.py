@@ -17,7 +17,7 @@ from search.embeddings import get_cached_embedder
 from search.exceptions import QueryInvalid
 from search.models import Repository, SearchQuery
 from search.query_language import ParsedQuery, parse_query
-from search.ranking import apply_boosts, fuse, path_allowed
+from search.ranking import Candidate, apply_boosts, fuse, path_allowed
 from search.sparse import query_sparse_vector, tokenize_code
 from search.vector_store import get_vector_store, storage_target
 
@@ -180,8 +180,6 @@ def _retrieve(parsed: ParsedQuery, limit: int) -> list[SearchResult]:
         )
     candidates = fuse(dense_hits, sparse_hits)
     known = {c.hit.id for c in candidates}
-    from search.ranking import Candidate
-
     candidates.extend(Candidate(hit=h) for h in definition_hits if h.id not in known)
     candidates = apply_boosts(candidates, parsed)
     if parsed.symbols:
@@ -204,8 +202,46 @@ def _defines(payload: dict[str, Any], symbols: list[str]) -> bool:
     return any(s in (symbol, name) or symbol.endswith(f".{s}") for s in symbols)
 
 
+# Words too common to be worth marking in a snippet.
+HIGHLIGHT_STOPWORDS = frozenset(
+    {
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "into",
+        "that",
+        "this",
+        "are",
+        "was",
+        "not",
+        "but",
+        "all",
+        "any",
+        "can",
+        "has",
+        "have",
+        "its",
+        "of",
+        "to",
+        "in",
+        "on",
+        "by",
+        "or",
+        "an",
+        "a",
+        "is",
+        "it",
+        "be",
+        "as",
+        "at",
+    }
+)
+
+
 def _highlight_terms(parsed: ParsedQuery) -> list[str]:
-    terms = {t for t in tokenize_code(parsed.text) if len(t) >= 3}
+    terms = {t for t in tokenize_code(parsed.text) if len(t) >= 3 and t not in HIGHLIGHT_STOPWORDS}
     terms.update(p.lower() for p in parsed.phrases if p.strip())
     terms.update(s.lower() for s in parsed.symbols)
     return sorted(terms, key=len, reverse=True)
