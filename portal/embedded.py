@@ -34,9 +34,9 @@ def _prepare_runtime_dir(var_dir: Path) -> Path:
 
 def ensure_postgres(var_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL server and return its unix-socket URI."""
+    _prepare_runtime_dir(var_dir)
     import pgserver
 
-    _prepare_runtime_dir(var_dir)
     server = pgserver.get_server(var_dir / "pgdata", cleanup_mode=None)
     return server.get_uri()
 
