@@ -11,21 +11,20 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from capacity.recording import measured_search
 from search import search_cache
 from search.clients.vectorstore.base import SearchFilter
 from search.embeddings import get_cached_embedder
 from search.exceptions import QueryInvalid
 from search.models import Repository, SearchQuery
 from search.query_language import ParsedQuery, parse_query
-from search.ranking import Candidate, apply_boosts, fuse, path_allowed
-from search.sparse import query_sparse_vector, tokenize_code
+from search.retrieval import retrieve
+from search.sparse import tokenize_code
 from search.vector_store import get_vector_store, storage_target
 
 logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 50
-CANDIDATES = 100
-CANDIDATES_WITH_PATH_FILTER = 400
 ERROR_WORDS = re.compile(
     r"\b(error|exception|invalid|cannot|can't|could not|failed|must be|expected|not found|"
     r"unsupported|missing)\b",
@@ -87,6 +86,7 @@ def detect_query_type(parsed: ParsedQuery) -> str:
     return "semantic"
 
 
+@measured_search
 def search_code(*, query: str, limit: int = 10, record: bool = True) -> SearchResponse:
     """Search the current tenant's repositories.
 
@@ -147,59 +147,18 @@ def _search_filter(parsed: ParsedQuery) -> SearchFilter:
 
 
 def _retrieve(parsed: ParsedQuery, limit: int) -> list[SearchResult]:
-    store = get_vector_store()
-    target = storage_target(connection.tenant)
-    search_filter = _search_filter(parsed)
-    pool = CANDIDATES_WITH_PATH_FILTER if parsed.paths or parsed.exclude_paths else CANDIDATES
-    embedder = get_cached_embedder(
-        settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
+    candidates = retrieve(
+        store=get_vector_store(),
+        target=storage_target(connection.tenant),
+        embedder=get_cached_embedder(
+            settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
+        ),
+        parsed=parsed,
+        search_filter=_search_filter(parsed),
+        limit=limit,
     )
-    text = parsed.text or " ".join(parsed.phrases)
-    dense = [float(x) for x in embedder.embed_query(text)]
-    sparse = query_sparse_vector(text)
-    dense_hits = store.query(target, dense=dense, search_filter=search_filter, limit=pool)
-    sparse_hits = (
-        store.query(target, sparse=sparse, search_filter=search_filter, limit=pool)
-        if sparse.indices
-        else []
-    )
-    definition_hits = []
-    names = [*parsed.symbols]
-    if parsed.is_identifier:
-        names.append(parsed.text.split(".")[-1])
-    if names:
-        definition_hits = store.query(
-            target,
-            dense=dense,
-            search_filter=SearchFilter(
-                repository_ids=search_filter.repository_ids,
-                languages=search_filter.languages,
-                names=tuple(names),
-            ),
-            limit=20,
-        )
-    candidates = fuse(dense_hits, sparse_hits)
-    known = {c.hit.id for c in candidates}
-    candidates.extend(Candidate(hit=h) for h in definition_hits if h.id not in known)
-    candidates = apply_boosts(candidates, parsed)
-    if parsed.symbols:
-        candidates = [c for c in candidates if _defines(c.hit.payload, parsed.symbols)] or []
     terms = _highlight_terms(parsed)
-    results: list[SearchResult] = []
-    for candidate in candidates:
-        payload = candidate.hit.payload
-        if not path_allowed(str(payload.get("path", "")), parsed):
-            continue
-        results.append(_result(payload, candidate.score, terms))
-        if len(results) >= limit:
-            break
-    return results
-
-
-def _defines(payload: dict[str, Any], symbols: list[str]) -> bool:
-    symbol = str(payload.get("symbol") or "")
-    name = str(payload.get("name") or "")
-    return any(s in (symbol, name) or symbol.endswith(f".{s}") for s in symbols)
+    return [_result(c.hit.payload, c.score, terms) for c in candidates]
 
 
 # Words too common to be worth marking in a snippet.
