@@ -90,8 +90,10 @@ def test_embed_documents_matches_one_by_one_results_when_texts_are_batched(
 
 
 def test_embed_documents_keeps_input_order_when_input_spans_several_sort_windows() -> None:
-    # batch_size 2 sorts 32 texts at a time, so 40 texts need two windows and 20 batches.
-    small = OnnxMiniLMEmbedder(cache_dir=None, max_tokens=32, threads=1, batch_size=2)
+    # 40 texts in sort windows of 16 and batches of 2: three windows, twenty batches.
+    small = OnnxMiniLMEmbedder(
+        cache_dir=None, max_tokens=32, threads=1, batch_size=2, sort_window=16
+    )
     texts = [f"def handler_{i}(event):\n" + "    pass\n" * (i % 7) for i in range(40)]
 
     batched = small.embed_documents(texts)
