@@ -2,11 +2,14 @@
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from billing import urls as billing_urls
+from capacity import urls as capacity_urls
 from portal import health
 from search import views as search_views
 from tenants import views as tenant_views
+from tenants.accounts import security_views
 
 search_patterns = (
     [
@@ -23,6 +26,7 @@ search_patterns = (
             search_views.remove_repository,
             name="repository-delete",
         ),
+        path("repositories/<int:repository_id>/file/", search_views.file_page, name="file"),
         path("jobs/<int:job_id>/", search_views.job_page, name="job"),
         path("manage/", search_views.overview_page, name="overview"),
     ],
@@ -36,6 +40,7 @@ account_patterns = (
         path("tokens/", tenant_views.tokens_page, name="tokens"),
         path("tokens/<int:token_id>/revoke/", tenant_views.revoke_token, name="token-revoke"),
         path("invite/<str:token>/", tenant_views.accept_invitation_page, name="accept-invite"),
+        path("manage/audit/", security_views.audit_page, name="audit"),
     ],
     "accounts",
 )
@@ -43,7 +48,9 @@ account_patterns = (
 urlpatterns = [
     path("", include(search_patterns)),
     path("", include(account_patterns)),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("", include(capacity_urls.tenant_urlpatterns)),
+    path("", include(billing_urls.tenant_urlpatterns)),
+    path("login/", security_views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("search.api.urls")),
     path(
@@ -51,7 +58,10 @@ urlpatterns = [
         SpectacularAPIView.as_view(urlconf="portal.urls_tenant"),
         name="api-schema",
     ),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its init script as a file: the CSP allows no inline script.
+    path(
+        "api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"
+    ),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
 ]

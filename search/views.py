@@ -17,6 +17,7 @@ from search.services.repositories import (
     create_local_repository,
     delete_repository,
     get_repository,
+    read_indexed_file,
 )
 from tenants.accounts.decorators import admin_required, member_required
 from tenants.tiers import get_tier
@@ -91,6 +92,38 @@ def repository_page(request: HttpRequest, repository_id: int) -> HttpResponse:
         "search/repository.html",
         {"repository": repository, "jobs": selectors.jobs_for(repository)[:20]},
     )
+
+
+@member_required
+def file_page(request: HttpRequest, repository_id: int) -> HttpResponse:
+    path = request.GET.get("path", "")
+    try:
+        repository, lines = read_indexed_file(repository_id=repository_id, path=path)
+    except PortalError as exc:
+        return render(request, "error.html", {"message": exc.message}, status=exc.status_code)
+    first, last = _line_range(request.GET.get("start"), request.GET.get("end"), len(lines))
+    return render(
+        request,
+        "search/file.html",
+        {
+            "repository": repository,
+            "path": path,
+            "lines": [
+                (number, text, first <= number <= last)
+                for number, text in enumerate(lines, start=1)
+            ],
+            "start": first,
+        },
+    )
+
+
+def _line_range(start: str | None, end: str | None, total: int) -> tuple[int, int]:
+    try:
+        first = max(1, int(start or 0))
+        last = min(total, int(end or first))
+    except ValueError:
+        return 0, -1
+    return first, max(first, last)
 
 
 @require_POST

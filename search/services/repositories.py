@@ -18,6 +18,8 @@ from search.ingest.archives import ArchiveLimits, extract_archive
 from search.ingest.exceptions import ArchiveRejected
 from search.models import Repository
 from search.vector_store import get_vector_store, storage_target
+from tenants import audit
+from tenants.accounts.models import AuditAction
 from tenants.exceptions import QuotaExceeded
 from tenants.tiers import get_tier
 
@@ -77,13 +79,15 @@ def create_local_repository(
     name = _validate_name(name)
     root = allowed_local_path(path)
     _check_repository_quota()
-    repository = Repository.objects.create(
-        name=name,
-        source=Repository.Source.LOCAL,
-        root_path=str(root),
-        ignore_patterns=ignore_patterns,
-        created_by=acting_user if getattr(acting_user, "pk", None) else None,
-    )
+    with transaction.atomic():
+        repository = Repository.objects.create(
+            name=name,
+            source=Repository.Source.LOCAL,
+            root_path=str(root),
+            ignore_patterns=ignore_patterns,
+            created_by=acting_user if getattr(acting_user, "pk", None) else None,
+        )
+        _audit_created(repository, acting_user)
     logger.info("search.repository.created", extra={"repository_id": repository.pk})
     return repository
 
@@ -123,18 +127,30 @@ def create_archive_repository(
             shutil.rmtree(dest, ignore_errors=True)
             raise
     try:
-        repository = Repository.objects.create(
-            name=name,
-            source=Repository.Source.ARCHIVE,
-            root_path=str(dest),
-            ignore_patterns=ignore_patterns,
-            created_by=acting_user if getattr(acting_user, "pk", None) else None,
-        )
+        with transaction.atomic():
+            repository = Repository.objects.create(
+                name=name,
+                source=Repository.Source.ARCHIVE,
+                root_path=str(dest),
+                ignore_patterns=ignore_patterns,
+                created_by=acting_user if getattr(acting_user, "pk", None) else None,
+            )
+            _audit_created(repository, acting_user)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
     logger.info("search.repository.created", extra={"repository_id": repository.pk})
     return repository
+
+
+def _audit_created(repository: Repository, acting_user: Any) -> None:
+    audit.record_event(
+        AuditAction.REPOSITORY_CREATED,
+        target_type="repository",
+        target_id=repository.pk,
+        actor=acting_user,
+        detail={"name": repository.name, "source": repository.source},
+    )
 
 
 def get_repository(repository_id: int) -> Repository:
@@ -152,8 +168,43 @@ def delete_repository(*, repository_id: int, acting_user: Any = None) -> None:
     root = Path(repository.root_path)
     with transaction.atomic():
         repository.delete()
+        audit.record_event(
+            AuditAction.REPOSITORY_DELETED,
+            target_type="repository",
+            target_id=repository_id,
+            actor=acting_user,
+            detail={"name": repository.name},
+        )
     if repository.source == Repository.Source.ARCHIVE and root.is_relative_to(
         settings.SEARCH["CHECKOUT_DIR"]
     ):
         shutil.rmtree(root, ignore_errors=True)
     logger.info("search.repository.deleted", extra={"repository_id": repository_id})
+
+
+def read_indexed_file(*, repository_id: int, path: str) -> tuple[Repository, list[str]]:
+    """Return the lines of an indexed file, decoded and normalised exactly as it was indexed.
+
+    Only paths the index knows are served, and they must resolve inside the repository
+    folder, so this never reads outside what the tenant registered.
+    """
+    from search.ingest.decoding import load_source
+    from search.ingest.walker import FileEntry, SkippedFile
+    from search.models import IndexedFile
+
+    repository = get_repository(repository_id)
+    indexed = IndexedFile.objects.filter(repository=repository, path=path).first()
+    root = Path(repository.root_path).resolve()
+    if indexed is None or not (root / path).resolve().is_relative_to(root):
+        raise RepositoryNotFound(f"{path!r} is not an indexed file of {repository.name}.")
+    try:
+        source = load_source(
+            root, FileEntry(path=path, size_bytes=indexed.size_bytes, language=indexed.language)
+        )
+    except OSError as exc:
+        raise RepositoryNotFound(
+            f"{path} can no longer be read; re-index {repository.name}."
+        ) from exc
+    if isinstance(source, SkippedFile):
+        raise RepositoryNotFound(f"{path} can no longer be shown: {source.detail}.")
+    return repository, source.text.split("\n")
