@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from search.clients.vectorstore.base import SearchHit
 from search.query_language import ParsedQuery
+from search.sparse import QUERY_STOPWORDS, tokenize_code
 
 DENSE_WEIGHT = 0.7
 SPARSE_WEIGHT = 0.3
@@ -22,6 +23,13 @@ SPARSE_WEIGHT = 0.3
 # quoted phrase or error string comes next.
 DEFINITION_BOOST = 1.0
 PHRASE_BOOST = 0.5
+# An unquoted query of this many words that appears verbatim in a chunk is almost always a
+# pasted error message or log line: treat it like a quoted phrase.
+VERBATIM_MIN_WORDS = 3
+# Weight of the share of the chunk's name parts that the query mentions: "push a token back
+# to the stream" names both parts of `TokenStream.push`. A whole-word signal that embeddings
+# of the body and BM25 over the body both dilute.
+NAME_MATCH_WEIGHT = 0.2
 
 
 @dataclass
@@ -86,13 +94,41 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
     if definition_words:
         names.append(definition_words.group(1))
     phrases = [p.lower() for p in parsed.phrases]
+    verbatim = _normalise_space(parsed.text.lower())
+    if parsed.phrases or len(verbatim.split()) < VERBATIM_MIN_WORDS:
+        verbatim = ""
+    query_words = {_stem(w) for w in tokenize_code(parsed.text) if w not in QUERY_STOPWORDS}
     for candidate in candidates:
         if names and _matches_definition(candidate, names):
             candidate.score += DEFINITION_BOOST
         text = str(candidate.hit.payload.get("text") or "").lower()
-        if phrases and all(phrase in text for phrase in phrases):
+        if (phrases and all(phrase in text for phrase in phrases)) or (
+            verbatim and verbatim in _normalise_space(text)
+        ):
             candidate.score += PHRASE_BOOST
+        candidate.score += NAME_MATCH_WEIGHT * _name_match(candidate, query_words)
     return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+
+def _stem(word: str) -> str:
+    # Plural and third-person "s" only: enough to match "tokens" to `token`, "returns" to
+    # `return`, without a stemmer's surprises on identifiers.
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _name_match(candidate: Candidate, query_words: set[str]) -> float:
+    symbol = str(candidate.hit.payload.get("symbol") or "")
+    if not symbol or not query_words:
+        return 0.0
+    parts = {_stem(p) for p in tokenize_code(symbol.replace(".", " ")) if "_" not in p}
+    parts -= QUERY_STOPWORDS
+    if not parts:
+        return 0.0
+    return len(parts & query_words) / len(parts)
+
+
+def _normalise_space(text: str) -> str:
+    return " ".join(text.split())
 
 
 def path_allowed(path: str, parsed: ParsedQuery) -> bool:
