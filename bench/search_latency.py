@@ -1,0 +1,184 @@
+"""Search latency and throughput, printed as figures (not a test).
+
+In-process part (needs a tenant with an indexed repository):
+  uncached    search_code with the response cache emptied before each query
+  l2-cached   search_code after the query was cached, with the in-process LRU emptied
+  l1-cached   search_code straight from the in-process LRU
+  bare        the vector store's own hybrid query with precomputed vectors (the floor)
+HTTP part (optional, against a running portal): GET /api/v1/search/ at 1, 4 and 16
+concurrent clients over loopback.
+
+  PORTAL_VAR_DIR=var .venv/bin/python bench/search_latency.py --tenant demo \
+      [--url http://127.0.0.1:8000 --host demo.localhost --token csp_...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+QUERIES = [
+    "parse the accept language header",
+    "convert a string to a slug",
+    "validate an email address",
+    "escape html special characters",
+    "read the request body as json",
+    "compare two passwords in constant time",
+    "format a date according to a pattern",
+    "send a signal to all receivers",
+    "compile a url pattern into a regex",
+    "cache the result of a method on the instance",
+    "split a header value on commas",
+    "build an absolute uri for the request",
+    "load a template from the filesystem",
+    "quote a sql identifier",
+    "serialize queryset to json",
+    "check whether a host is allowed",
+    "lazy translation of a string",
+    "generate a random secret key",
+    "parse an http date",
+    "strip tags from html",
+]
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return (
+        f"n={len(ordered):4d} p50={pick(0.50):8.2f} ms  p95={pick(0.95):8.2f} ms  "
+        f"p99={pick(0.99):8.2f} ms  mean={statistics.fmean(ordered):8.2f} ms"
+    )
+
+
+def in_process(tenant_slug: str, rounds: int) -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django_tenants.utils import tenant_context
+
+    from search import search_cache
+    from search.embeddings import get_cached_embedder
+    from search.services.querying import search_code
+    from search.sparse import query_sparse_vector
+    from search.vector_store import get_vector_store, storage_target
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=tenant_slug)
+    embedder = get_cached_embedder(
+        settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
+    )
+    store = get_vector_store()
+    target = storage_target(tenant)
+    timings: dict[str, list[float]] = {"uncached": [], "l2": [], "l1": [], "bare": []}
+    with tenant_context(tenant):
+        search_code(query="warm up the model", limit=10, record=False)
+        for round_number in range(rounds):
+            for query in QUERIES:
+                text = f"{query} {round_number}"
+                search_cache.bump_index_version(tenant.schema_name)
+                started = time.perf_counter()
+                search_code(query=text, limit=10, record=False)
+                timings["uncached"].append((time.perf_counter() - started) * 1000)
+                search_cache.clear_local()
+                started = time.perf_counter()
+                response = search_code(query=text, limit=10, record=False)
+                timings["l2"].append((time.perf_counter() - started) * 1000)
+                _expect_cache(response.cache, "l2")
+                started = time.perf_counter()
+                response = search_code(query=text, limit=10, record=False)
+                timings["l1"].append((time.perf_counter() - started) * 1000)
+                _expect_cache(response.cache, "l1")
+                dense = [float(x) for x in embedder.embed_query(text)]
+                sparse = query_sparse_vector(text)
+                started = time.perf_counter()
+                store.query(target, dense=dense, limit=100)
+                store.query(target, sparse=sparse, limit=100)
+                timings["bare"].append((time.perf_counter() - started) * 1000)
+    for name, samples in timings.items():
+        print(f"{name:9s} {percentiles(samples)}")
+    uncached_p95 = sorted(timings["uncached"])[int(0.95 * len(timings["uncached"]))]
+    for name in ("l2", "l1"):
+        p95 = sorted(timings[name])[int(0.95 * len(timings[name]))]
+        print(f"{name} p95 / uncached p95 = {p95 / uncached_p95:.4f}")
+
+
+def _expect_cache(level: str, wanted: str) -> None:
+    if level != wanted:
+        raise SystemExit(f"expected a {wanted} cache hit, got {level}")
+
+
+def _load(url: str, host: str, token: str, clients: int, seconds: float) -> None:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        nonlocal errors
+        n = 0
+        while time.monotonic() < deadline:
+            query = QUERIES[(index + n) % len(QUERIES)]
+            n += 1
+            request = urllib.request.Request(  # noqa: S310 -- the URL given on the command line
+                f"{url}/api/v1/search/?" + urllib.parse.urlencode({"q": query}),
+                headers={"Host": host, "Authorization": f"Bearer {token}"},
+            )
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    response.read()
+            except OSError:
+                with lock:
+                    errors += 1
+                continue
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    print(
+        f"http clients={clients:2d} {len(latencies) / elapsed:7.1f} req/s errors={errors} "
+        f"{percentiles(latencies) if latencies else ''}"
+    )
+
+
+def over_http(url: str, host: str, token: str, seconds: float) -> None:
+    for clients in (1, 4, 16):
+        _load(url, host, token, clients, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenant", default="demo")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--url")
+    parser.add_argument("--host")
+    parser.add_argument("--token")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    in_process(args.tenant, args.rounds)
+    if args.url:
+        over_http(args.url, args.host, args.token, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
