@@ -38,3 +38,23 @@ class TenantLogContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         log_context.bind(tenant=connection.schema_name)
         return self.get_response(request)
+
+
+class ProbeMiddleware:
+    """Answer ``/health`` and ``/ready`` before the tenant is resolved from the host.
+
+    Orchestrators probe pods by IP address, which is no tenant's domain; the probes must not
+    depend on the host (and liveness must not depend on the database).
+    """
+
+    PATHS = {"/health", "/ready"}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path in self.PATHS:
+            from portal import health
+
+            return health.health(request) if request.path == "/health" else health.ready(request)
+        return self.get_response(request)

@@ -47,6 +47,8 @@ class Supervisor:
 
         self._manage("migrate_schemas", "--shared", "--verbosity", "0")
         self._manage("migrate_schemas", "--tenant", "--verbosity", "0")
+        # New tenants are cloned from this migrated template schema (fast signup).
+        self._manage("tenant_template")
         self._manage("collectstatic", "--noinput", "--verbosity", "0")
         if not settings.QDRANT_URL:
             self._start("vector-store", [sys.executable, "manage.py", "run_vector_store"])
@@ -94,7 +96,10 @@ class Supervisor:
                 "--access-logfile=-",
             ],
         )
-        self._manage("seed_demo")
+        if settings.PORTAL_SEED_DEMO:
+            self._manage("seed_demo")
+        else:
+            self._manage("seed_demo", "--public-only")
         self._say(f"Portal: http://localhost:{settings.PORTAL_PORT}/  (Ctrl-C stops everything)")
         return self._watch()
 

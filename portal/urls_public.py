@@ -1,9 +1,11 @@
 """URLs of the public site (the base domain): signup, operator admin, API schema."""
 
 from django.contrib import admin
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from billing import urls as billing_urls
+from capacity import urls as capacity_urls
 from portal import health
 from tenants import views as tenant_views
 from tenants.api import views as tenant_api
@@ -12,6 +14,8 @@ urlpatterns = [
     path("", tenant_views.signup_page, name="signup"),
     path("signup/<slug:slug>/", tenant_views.signup_status_page, name="signup-status"),
     path("admin/", admin.site.urls),
+    path("", include(capacity_urls.operator_urlpatterns)),
+    path("", include(billing_urls.operator_urlpatterns)),
     path("api/v1/signup/", tenant_api.SignupView.as_view(), name="api-signup"),
     path(
         "api/v1/signup/<slug:slug>/",
@@ -23,7 +27,10 @@ urlpatterns = [
         SpectacularAPIView.as_view(urlconf="portal.urls_public"),
         name="api-schema",
     ),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its init script as a file: the CSP allows no inline script.
+    path(
+        "api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"
+    ),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Case, Count, QuerySet, Sum, Value, When
 
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository, SearchQuery
@@ -39,19 +40,79 @@ def outcome_summary(job: IndexJob) -> list[dict[str, object]]:
 
 
 @dataclass(frozen=True)
+class QuotaUsage:
+    """One quota of the tenant's tier: what is used against what the tier allows.
+
+    ``used`` is None for a rate quota that is enforced per request (searches per minute),
+    where only the limit is shown.
+    """
+
+    name: str
+    label: str
+    used: int | None
+    limit: int
+    unit: str = ""
+
+    @property
+    def is_exceeded(self) -> bool:
+        return self.used is not None and self.used > self.limit
+
+    @property
+    def percent_used(self) -> int | None:
+        if self.used is None or self.limit <= 0:
+            return None
+        return min(100, round(100 * self.used / self.limit))
+
+
+@dataclass(frozen=True)
 class Usage:
     repositories: int
     indexed_files: int
     chunks: int
     searches: int
     jobs_running: int
+    vectors: int = 0
+    quotas: tuple[QuotaUsage, ...] = ()
 
 
 def tenant_usage() -> Usage:
+    """Return the current tenant's usage, and each quota of its tier against it.
+
+    Vectors are counted in the vector store (what max_vectors limits), chunks from the
+    indexed-file records. Read-only; one count request to the vector store.
+    """
+    from search.vector_store import get_vector_store, storage_target
+    from tenants.tiers import get_tier
+
+    tenant = connection.tenant
+    tier = get_tier(tenant.tier)
+    repositories = Repository.objects.count()
+    indexed_files = IndexedFile.objects.count()
+    jobs_running = IndexJob.objects.filter(status=IndexJob.Status.RUNNING).count()
+    vectors = get_vector_store().count(storage_target(tenant))
     return Usage(
-        repositories=Repository.objects.count(),
-        indexed_files=IndexedFile.objects.count(),
+        repositories=repositories,
+        indexed_files=indexed_files,
         chunks=IndexedFile.objects.aggregate(total=Sum("chunk_count"))["total"] or 0,
         searches=SearchQuery.objects.count(),
-        jobs_running=IndexJob.objects.filter(status=IndexJob.Status.RUNNING).count(),
+        jobs_running=jobs_running,
+        vectors=vectors,
+        quotas=(
+            QuotaUsage("max_repositories", "Repositories", repositories, tier.max_repositories),
+            QuotaUsage("max_indexed_files", "Indexed files", indexed_files, tier.max_indexed_files),
+            QuotaUsage("max_vectors", "Vectors", vectors, tier.max_vectors),
+            QuotaUsage(
+                "search_requests_per_minute",
+                "Searches",
+                None,
+                tier.search_requests_per_minute,
+                unit="per minute",
+            ),
+            QuotaUsage(
+                "concurrent_index_jobs",
+                "Index jobs running",
+                jobs_running,
+                tier.concurrent_index_jobs,
+            ),
+        ),
     )

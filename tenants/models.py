@@ -29,6 +29,13 @@ class Tenant(TenantMixin):
     status_detail = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # Set while tenants.services.isolation copies the tenant's points to the other isolation
+    # mode; index jobs refuse to start meanwhile, so the copy cannot miss their writes.
+    storage_moving_to = models.CharField(
+        max_length=20, choices=IsolationMode.choices, blank=True, default=""
+    )
+    storage_move_error = models.TextField(blank=True)
+    storage_moved_at = models.DateTimeField(null=True, blank=True)
 
     # The provisioning state machine creates the schema as one of its steps.
     auto_create_schema = False
@@ -47,6 +54,10 @@ class Tenant(TenantMixin):
     @property
     def is_dedicated_storage(self) -> bool:
         return self.isolation_mode == self.IsolationMode.DEDICATED
+
+    @property
+    def is_storage_moving(self) -> bool:
+        return bool(self.storage_moving_to)
 
 
 class Domain(DomainMixin):

@@ -43,3 +43,12 @@ def test_docs_page_loads_its_assets_locally(acme):
     page = Client(HTTP_HOST=acme.host).get("/api/v1/docs/").content.decode()
     assert "cdn.jsdelivr" not in page and "unpkg.com" not in page
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+
+
+def test_probes_answer_for_any_host_even_an_ip_address():
+    from django.test import Client
+
+    for host in ("10.1.2.3", "unknown.example"):
+        client = Client(HTTP_HOST=host)
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").json()["checks"]["database"] == "ok"

@@ -7,6 +7,7 @@ real server.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -50,6 +51,15 @@ def _env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in _env_list(name, [])]
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{name} must list networks such as 10.0.0.0/8,fd00::/8; {exc}"
+        ) from exc
+
+
 def _dev_secret_key() -> str:
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
@@ -74,12 +84,16 @@ ALLOWED_HOSTS = _env_list(
 )
 PORTAL_PUBLIC_HOSTS = [PORTAL_BASE_DOMAIN, "127.0.0.1"]
 PORTAL_PORT = int(os.environ.get("PORT", "8000"))
+# script/server creates the demo tenant and indexes the demo codebase unless this is false.
+PORTAL_SEED_DEMO = _env_bool("PORTAL_SEED_DEMO", default=True)
 
 # ---------------------------------------------------------------------------- apps
 
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "capacity",
+    "billing",
     "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -108,10 +122,15 @@ ROOT_URLCONF = "portal.urls_tenant"
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 
 MIDDLEWARE = [
+    # Probes answer for any host (pods are probed by IP), before tenant resolution.
+    "portal.middleware.ProbeMiddleware",
     "portal.middleware.RequestContextMiddleware",
+    "portal.security.ClientAddressMiddleware",
+    "portal.security.RequestSizeLimitMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "portal.middleware.TenantLogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,6 +138,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Reads the tenant and the signed-in user, so it comes after both.
+    "portal.ratelimit.middleware.RateLimitMiddleware",
 ]
 
 TEMPLATES = [
@@ -178,6 +199,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 300
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Capacity measurements: minute counters go from Redis to PostgreSQL rollups every minute.
+CELERY_BEAT_SCHEDULE = {
+    "capacity-flush-metrics": {"task": "capacity.tasks.flush_capacity_metrics", "schedule": 60.0},
+    "capacity-sample-storage": {
+        "task": "capacity.tasks.sample_capacity_storage",
+        "schedule": 3600.0,
+    },
+}
 
 # ---------------------------------------------------------------------------- vectors
 
@@ -235,6 +264,12 @@ PASSWORD_HASHERS = [
 if TESTING:
     # Argon2 is deliberately slow; tests create many users.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+# Rate limits (portal.ratelimit.policies has the names and defaults, e.g. "5/15m"). The suite
+# runs with them off so tests share tenants freely; tests/security switches them on.
+RATE_LIMITS = {"ENABLED": _env_bool("PORTAL_RATE_LIMITS_ENABLED", default=not TESTING), "RATES": {}}
+# Proxies whose X-Forwarded-For is believed (comma-separated networks). Empty: REMOTE_ADDR is
+# the client, whatever headers say.
+TRUSTED_PROXIES = _env_networks("PORTAL_TRUSTED_PROXIES")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "search:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -247,6 +282,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    # Counters in Redis (portal.ratelimit); views add their own (search: per tenant, signup:
+    # per address). DRF's rate settings are unused.
+    "DEFAULT_THROTTLE_CLASSES": ["portal.ratelimit.throttles.ApiTokenThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": [
@@ -285,13 +323,26 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Forms on a tenant's site may be posted from the public site and vice versa.
+_SCHEME = "https" if PRODUCTION else "http"
+_ORIGIN_PORT = "" if PRODUCTION or PORTAL_PORT in (80, 443) else f":{PORTAL_PORT}"
+CSRF_TRUSTED_ORIGINS = [
+    f"{_SCHEME}://{PORTAL_BASE_DOMAIN}{_ORIGIN_PORT}",
+    f"{_SCHEME}://*.{PORTAL_BASE_DOMAIN}{_ORIGIN_PORT}",
+]
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # TLS ends at the ingress, which sets X-Forwarded-Proto; probes call /health and /ready
+    # over plain HTTP inside the cluster and must not be redirected.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=True)
 
 # ---------------------------------------------------------------------------- logging
 

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.ratelimit.throttles import ApiTokenThrottle, TenantSearchThrottle
 from search import selectors
 from search.api.serializers import (
     IndexJobDetailSerializer,
@@ -34,6 +35,7 @@ from tenants.accounts.permissions import IsTenantAdmin, IsTenantMember
 
 class SearchView(APIView):
     permission_classes = [IsTenantMember]
+    throttle_classes = [ApiTokenThrottle, TenantSearchThrottle]
 
     @extend_schema(
         parameters=[

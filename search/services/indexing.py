@@ -9,6 +9,7 @@ resumed job overwrites points instead of duplicating them (case C22).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from capacity.recording import measured_index_job
 from search import search_cache
 from search.clients.vectorstore.base import ChunkPoint, StorageTarget, VectorStore
 from search.embeddings import document_text, get_cached_embedder
@@ -33,15 +35,23 @@ from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_reposi
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository
 from search.sparse import document_sparse_vector
 from search.vector_store import get_vector_store, storage_settings, storage_target
-from tenants.exceptions import QuotaExceeded
+from tenants import audit
+from tenants.accounts.models import AuditAction
+from tenants.exceptions import QuotaExceeded, TenantError
 from tenants.tiers import get_tier
 
 logger = logging.getLogger(__name__)
 
+
+class StorageMoving(TenantError):
+    code = "storage_moving"
+    status_code = 409
+
+
 POINT_NAMESPACE = uuid.UUID("6f1d3c55-2b1e-4d7e-9f0a-5c3b8e2a9d41")
 # A running job touches its heartbeat at least this often; a redelivered message only takes
 # over a job whose heartbeat is older than the stale limit.
-HEARTBEAT_STALE_AFTER = timedelta(minutes=10)
+HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
 PROGRESS_EVERY_SECONDS = 1.0
 
 
@@ -58,6 +68,7 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
 
     tier = get_tier(connection.tenant.tier)
     with transaction.atomic():
+        _refuse_while_storage_moves(connection.tenant.pk)
         Repository.objects.select_for_update().get(pk=repository.pk)
         active = repository.jobs.filter(
             status__in=[IndexJob.Status.QUEUED, IndexJob.Status.RUNNING]
@@ -80,10 +91,38 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
             repository=repository,
             requested_by=acting_user if getattr(acting_user, "pk", None) else None,
         )
+        audit.record_event(
+            AuditAction.INDEX_JOB_STARTED,
+            target_type="index_job",
+            target_id=job.pk,
+            actor=acting_user,
+            detail={"repository_id": repository.pk, "repository": repository.name},
+        )
         schema = connection.schema_name
         transaction.on_commit(lambda: index_repository.delay(schema, job.pk))
     logger.info("search.index_job.queued", extra={"job_id": job.pk, "repository_id": repository.pk})
     return job
+
+
+def _refuse_while_storage_moves(tenant_id: int) -> None:
+    """Raise :class:`StorageMoving` (409) while the tenant's points are being copied.
+
+    The tenant row is locked for the rest of the caller's transaction: a storage move locks it
+    too before it checks for active jobs, so a job and a move can never both start.
+    """
+    from tenants.models import Tenant
+
+    moving_to = (
+        Tenant.objects.select_for_update()
+        .filter(pk=tenant_id)
+        .values_list("storage_moving_to", flat=True)
+        .first()
+    )
+    if moving_to:
+        raise StorageMoving(
+            f"This tenant's search storage is being moved to {moving_to} storage; start the "
+            "index job again once the move has finished (usually within minutes).",
+        )
 
 
 def get_job(job_id: int) -> IndexJob:
@@ -143,6 +182,8 @@ class _JobRun:
         self.batch = _Batch()
         self.last_progress = 0.0
         self.tier = get_tier(connection.tenant.tier)
+        # Points the tenant stores right now, kept current as batches replace files.
+        self.stored_vectors = store.count(target)
 
     def run(self) -> None:
         root = Path(self.repository.root_path)
@@ -242,6 +283,7 @@ class _JobRun:
             for c, vector in zip(chunks, dense, strict=True)
         ]
         replaced = [source.path for source, _, was_known in files if was_known]
+        self._check_vector_quota(adding=len(points), replacing=replaced)
         if replaced:
             self.store.delete_points(self.target, repository_id=self.repository.pk, paths=replaced)
         for start in range(0, len(points), 256):
@@ -266,6 +308,26 @@ class _JobRun:
         for _ in files:
             self._file_done()
 
+    def _check_vector_quota(self, *, adding: int, replacing: list[str]) -> None:
+        """Raise :class:`QuotaExceeded` before a batch would take the tenant past max_vectors."""
+        removed = sum(self.known[path].chunk_count for path in replacing if path in self.known)
+        projected = self.stored_vectors - removed + adding
+        if projected > self.tier.max_vectors:
+            raise QuotaExceeded(
+                f"Indexing stopped: this batch would bring the tenant to {projected} vectors, "
+                f"over the {self.tier.label} plan's max_vectors quota of "
+                f"{self.tier.max_vectors} (stored now: {self.stored_vectors}). Add ignore "
+                "patterns, remove repositories, or move to a larger plan.",
+                code="quota_vectors",
+                data={
+                    "quota": "max_vectors",
+                    "limit": self.tier.max_vectors,
+                    "stored": self.stored_vectors,
+                    "projected": projected,
+                },
+            )
+        self.stored_vectors = projected
+
     def _remove_deleted(self, seen: set[str]) -> None:
         gone = sorted(set(self.known) - seen)
         if not gone:
@@ -274,6 +336,9 @@ class _JobRun:
             self.store.delete_points(
                 self.target, repository_id=self.repository.pk, paths=gone[start : start + 500]
             )
+        self.stored_vectors -= sum(
+            self.known[path].chunk_count for path in gone if path in self.known
+        )
         IndexedFile.objects.filter(repository=self.repository, path__in=gone).delete()
         for path in gone:
             self._record(path, FileOutcome.Kind.DELETED, "deleted", "no longer in the repository")
@@ -348,6 +413,32 @@ def _payload(repository: Repository, chunk: Chunk) -> dict[str, Any]:
     }
 
 
+# Jobs this process is running, so a worker that is shutting down can hand them back.
+_active_jobs: set[tuple[str, int]] = set()
+_active_jobs_lock = threading.Lock()
+
+
+def requeue_active_jobs() -> int:
+    """Mark the jobs this process runs as queued again; return how many.
+
+    Called when a worker shuts down: its unacknowledged messages go back to the broker, and
+    the next delivery must be able to claim the job at once instead of waiting for the
+    heartbeat to go stale. A job that still finishes here simply ends as succeeded.
+    """
+    from django_tenants.utils import schema_context
+
+    with _active_jobs_lock:
+        active = sorted(_active_jobs)
+    for schema_name, job_id in active:
+        with schema_context(schema_name):
+            IndexJob.objects.filter(pk=job_id, status=IndexJob.Status.RUNNING).update(
+                status=IndexJob.Status.QUEUED, heartbeat_at=None
+            )
+        logger.warning("search.index_job.requeued", extra={"job_id": job_id})
+    return len(active)
+
+
+@measured_index_job
 def run_index_job(
     job_id: int, *, on_progress: Callable[[IndexJob], None] | None = None
 ) -> IndexJob | None:
@@ -363,6 +454,9 @@ def run_index_job(
     target = storage_target(tenant)
     store = get_vector_store()
     logger.info("search.index_job.started", extra={"job_id": job.pk, "attempt": job.attempts})
+    active_key = (connection.schema_name, job.pk)
+    with _active_jobs_lock:
+        _active_jobs.add(active_key)
     try:
         store.ensure_tenant_storage(target, storage_settings(tenant))
         _JobRun(job, store, target, on_progress).run()
@@ -373,6 +467,9 @@ def run_index_job(
         job.finished_at = timezone.now()
         job.save()
         return job
+    finally:
+        with _active_jobs_lock:
+            _active_jobs.discard(active_key)
     job.status = (
         IndexJob.Status.WARNINGS
         if job.files_failed or job.files_decode_fallback

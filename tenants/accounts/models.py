@@ -68,3 +68,35 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditAction(models.TextChoices):
+    REPOSITORY_CREATED = "repository.created", "Repository created"
+    REPOSITORY_DELETED = "repository.deleted", "Repository deleted"
+    INDEX_JOB_STARTED = "index_job.started", "Index job started"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+    API_TOKEN_CREATED = "api_token.created", "API token created"
+    API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+
+
+class AuditEvent(models.Model):
+    """One admin action in this tenant; rows are only ever added (tenant schema)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too, so the log still names the actor after the user is deleted.
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"

@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from tenants import audit
 from tenants.accounts.exceptions import AccountError, InvitationInvalid, TokenNotFound
-from tenants.accounts.models import ApiToken, Invitation, Membership, Role
+from tenants.accounts.models import ApiToken, AuditAction, Invitation, Membership, Role
 from tenants.accounts.tokens import IssuedToken, issue_token, token_digest
 
 logger = logging.getLogger(__name__)
@@ -53,13 +54,21 @@ def invite_member(*, email: str, role: str, invited_by: AbstractBaseUser) -> str
     if user_model.objects.filter(username=email).exists():
         raise AccountError(f"{email} is already a member of this tenant.", field="email")
     plaintext = secrets.token_urlsafe(24)
-    Invitation.objects.create(
-        email=email,
-        role=role,
-        token_digest=token_digest(plaintext),
-        invited_by=invited_by,
-        expires_at=timezone.now() + INVITATION_LIFETIME,
-    )
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            email=email,
+            role=role,
+            token_digest=token_digest(plaintext),
+            invited_by=invited_by,
+            expires_at=timezone.now() + INVITATION_LIFETIME,
+        )
+        audit.record_event(
+            AuditAction.MEMBER_INVITED,
+            target_type="invitation",
+            target_id=invitation.pk,
+            actor=invited_by,
+            detail={"email": email, "role": role},
+        )
     logger.info("accounts.invitation.created", extra={"role": role})
     return plaintext
 
@@ -92,8 +101,17 @@ def set_member_role(*, user_id: int, role: str, acting_user: AbstractBaseUser) -
         raise AccountError("No such member.", status_code=404)
     if membership.user_id == acting_user.pk and role != Role.ADMIN:
         raise AccountError("You cannot remove your own admin role; ask another admin.")
-    membership.role = role
-    membership.save(update_fields=["role"])
+    previous = membership.role
+    with transaction.atomic():
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit.record_event(
+            AuditAction.MEMBER_ROLE_CHANGED,
+            target_type="user",
+            target_id=membership.user_id,
+            actor=acting_user,
+            detail={"from": previous, "to": role},
+        )
     return membership
 
 
@@ -103,7 +121,15 @@ def create_api_token(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, st
     if not name:
         raise AccountError("Give the token a name, e.g. 'ci' or 'laptop'.", field="name")
     issued = issue_token()
-    token = store_api_token(user=user, name=name, issued=issued)
+    with transaction.atomic():
+        token = store_api_token(user=user, name=name, issued=issued)
+        audit.record_event(
+            AuditAction.API_TOKEN_CREATED,
+            target_type="api_token",
+            target_id=token.pk,
+            actor=user,
+            detail={"name": token.name, "prefix": token.prefix},
+        )
     return token, issued.plaintext
 
 
@@ -125,7 +151,15 @@ def revoke_api_token(*, token_id: int, acting_user: AbstractBaseUser) -> ApiToke
     if token is None:
         raise TokenNotFound(f"No API token with id {token_id} here.")
     if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record_event(
+                AuditAction.API_TOKEN_REVOKED,
+                target_type="api_token",
+                target_id=token.pk,
+                actor=acting_user,
+                detail={"name": token.name, "prefix": token.prefix},
+            )
         logger.info("accounts.api_token.revoked", extra={"token_id": token.pk})
     return token

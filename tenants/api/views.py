@@ -7,9 +7,9 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from portal.ratelimit.throttles import SignupAddressThrottle
 from tenants.api.serializers import (
     SignupResponseSerializer,
     SignupSerializer,
@@ -19,18 +19,12 @@ from tenants.models import Tenant
 from tenants.services.signup import sign_up
 
 
-class SignupThrottle(AnonRateThrottle):
-    rate = "30/hour"
-
-
 class SignupView(APIView):
     """Create a tenant: its schema, search storage, namespace, first admin and API token."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-
-    def get_throttles(self):  # type: ignore[no-untyped-def]
-        return [] if settings.TESTING else [SignupThrottle()]
+    throttle_classes = [SignupAddressThrottle]
 
     @extend_schema(request=SignupSerializer, responses={202: SignupResponseSerializer})
     def post(self, request: Request) -> Response:

@@ -8,13 +8,17 @@ has no schema at all, where the command line only warns and exits 0 (so a remove
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
-from kubernetes_validate.utils import VersionNotSupportedError, all_versions
+from kubernetes_validate.utils import VersionNotSupportedError, all_versions, schema_contents
+from referencing import Registry, Resource
 
 from tenants.kubernetes.exceptions import KubernetesVersionUnsupported, ManifestInvalid
 
@@ -74,8 +78,60 @@ def _check_not_removed(manifest: dict[str, Any]) -> None:
     )
 
 
+@functools.cache
+def _bundled_versions() -> tuple[str, ...]:
+    # all_versions() lists the package's schema folders on every call; they never change.
+    return tuple(all_versions())
+
+
 def _supported_versions() -> list[str]:
-    return [".".join(version.split(".")[:2]) for version in all_versions()]
+    return [".".join(version.split(".")[:2]) for version in _bundled_versions()]
+
+
+def _schema_folder_version(kubernetes_version: str) -> str:
+    """Return the bundled schema version kubernetes-validate would pick for the request.
+
+    That is the newest bundled version not newer than the requested major.minor; the caller
+    has already checked that the version is covered.
+    """
+    wanted = tuple(int(part) for part in kubernetes_version.removeprefix("v").split(".")[:2])
+    candidates = [
+        version
+        for version in _bundled_versions()
+        if tuple(int(part) for part in version.split(".")[:2]) <= wanted
+    ]
+    if not candidates:
+        raise VersionNotSupportedError(version=kubernetes_version)
+    return candidates[-1]
+
+
+# "rbac.authorization.k8s.io/v1" is stored as "rbac-v1", "v1" as "v1".
+_API_GROUP_DOMAIN = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
+
+
+@functools.lru_cache(maxsize=256)
+def _strict_validator(version: str, kind: str, api_version: str) -> jsonschema.Validator:
+    """Return a compiled strict validator for one kind, built once per process.
+
+    ``kubernetes_validate.validate`` re-reads and re-parses the kind's schema and the 1.4 MB
+    definitions file for every document, which made validation most of the namespace step.
+    The schema files and the validator class are the ones it uses, so the verdicts are the same.
+    Raise ``FileNotFoundError`` when the version has no schema for the kind.
+    """
+    if not kind.isalnum():
+        # The kind becomes part of a file name; nothing but letters and digits names a kind.
+        raise FileNotFoundError(kind)
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    file_api_version = _API_GROUP_DOMAIN.sub(r"\1-", api_version)
+    schema = schema_contents(f"{folder}/{kind.lower()}-{file_api_version}.json", version)
+    registry: Registry = Resource.from_contents(schema) @ _definitions_registry(folder, version)
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=16)
+def _definitions_registry(folder: str, version: str) -> Registry:
+    definitions = schema_contents(f"{folder}/_definitions.json", version)
+    return Resource.from_contents(definitions) @ Registry()
 
 
 def _check_version(kubernetes_version: str) -> None:
@@ -93,8 +149,22 @@ def _check_version(kubernetes_version: str) -> None:
 
 
 def _check_schema(manifest: dict[str, Any], kubernetes_version: str) -> None:
+    version = _schema_folder_version(kubernetes_version)
+    api_version = str(manifest.get("apiVersion", ""))
+    kind = str(manifest.get("kind", ""))
     try:
-        kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
+        try:
+            validator = _strict_validator(version, kind, api_version)
+        except FileNotFoundError:
+            raise kubernetes_validate.SchemaNotFoundError(
+                kind=kind, version=".".join(version.split(".")[:2]), api_version=api_version
+            ) from None
+        try:
+            validator.validate(manifest)
+        except jsonschema.ValidationError as caught:
+            raise kubernetes_validate.ValidationError(
+                caught, version=".".join(version.split(".")[:2])
+            ) from caught
     except kubernetes_validate.ValidationError as exc:
         path = ".".join(str(part) for part in exc.path) or "<root>"
         raise ManifestInvalid(

@@ -517,6 +517,103 @@ def test_drop_tenant_storage_removes_only_that_tenant(store: VectorStore, tenant
     assert store.count(tenants.initech) == 0
 
 
+def test_drop_tenant_copy_removes_only_that_copy_when_tenant_has_both(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    shared = StorageTarget(tenant_key=tenants.initech.tenant_key, dedicated=False)
+    seeded(store, shared, [chunk("s1"), chunk("s2")])
+    seeded(store, tenants.initech, [chunk("d1")])
+    seeded(store, tenants.globex, [chunk("g1")])
+
+    store.drop_tenant_copy(shared)
+
+    assert (store.count(shared), store.count(tenants.initech), store.count(tenants.globex)) == (
+        0,
+        1,
+        1,
+    )
+    store.upsert(shared, [chunk("s3")])  # the shared storage itself is still there
+    store.drop_tenant_copy(tenants.initech)
+    store.drop_tenant_copy(tenants.initech)
+    assert (store.count(shared), store.count(tenants.initech), store.count(tenants.globex)) == (
+        1,
+        0,
+        1,
+    )
+
+
+# Export (scroll), used to move a tenant between shared and dedicated storage
+
+
+def export_all(store: VectorStore, target: StorageTarget, *, limit: int) -> list[ChunkPoint]:
+    points: list[ChunkPoint] = []
+    offset: str | None = None
+    while True:
+        page = store.scroll(target, offset=offset, limit=limit)
+        points += page.points
+        if page.next_offset is None:
+            return points
+        offset = page.next_offset
+
+
+def test_scroll_returns_every_point_once_when_paged(store: VectorStore, tenants: Tenants) -> None:
+    for target in (tenants.acme, tenants.initech):
+        seeded(store, target, [chunk(f"c{i}", dense=axis(i % DIM)) for i in range(7)])
+        seeded(store, tenants.globex, [chunk(f"other{i}") for i in range(3)])
+
+        exported = export_all(store, target, limit=3)
+
+        assert sorted(point.id for point in exported) == [f"c{i}" for i in range(7)]
+
+
+def test_scroll_exports_points_as_upserted_when_copied_to_another_target(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    original = [
+        chunk(f"c{i}", dense=axis(i), tokens={100 + i: 1.0, 7: 0.5}, extra_field=i)
+        for i in range(4)
+    ]
+    seeded(store, tenants.acme, original)
+    copy_target = StorageTarget(tenant_key=tenants.acme.tenant_key, dedicated=True)
+    store.ensure_tenant_storage(copy_target, SETTINGS)
+
+    exported = export_all(store, tenants.acme, limit=2)
+    store.upsert(copy_target, exported)
+
+    by_id = {point.id: point for point in exported}
+    assert by_id["c1"].payload == original[1].payload
+    assert by_id["c1"].dense == pytest.approx(axis(1))
+    assert sorted(zip(by_id["c1"].sparse.indices, by_id["c1"].sparse.values, strict=True)) == [
+        (7, 0.5),
+        (101, 1.0),
+    ]
+    assert store.count(copy_target) == 4
+    for i in range(4):
+        dense, sparse = axis(i), SparseVector([100 + i], [1.0])
+        assert ids(store.query(copy_target, dense=dense, limit=1)) == [f"c{i}"]
+        assert ids(store.query(copy_target, sparse=sparse, limit=1)) == [f"c{i}"]
+
+
+def test_scroll_returns_only_given_chunks_when_chunk_ids_are_passed(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    seeded(store, tenants.acme, [chunk(f"c{i}") for i in range(5)])
+    seeded(store, tenants.globex, [chunk("c1"), chunk("c9")])
+
+    page = store.scroll(tenants.acme, chunk_ids=["c1", "c3", "c9", "missing"])
+
+    assert sorted(point.id for point in page.points) == ["c1", "c3"]
+    assert page.next_offset is None
+    assert store.scroll(tenants.acme, chunk_ids=[]).points == []
+
+
+def test_scroll_returns_empty_page_when_storage_was_never_created(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    assert store.scroll(tenants.acme).points == []
+    assert store.scroll(tenants.initech).points == []
+
+
 @pytest.mark.parametrize("tenant_key", ["../etc", "Acme", "", "a" * 64, "a/b", "-x", "a.b"])
 def test_every_method_raises_when_tenant_key_is_unsafe(store: VectorStore, tenant_key: str) -> None:
     for dedicated in (False, True):
@@ -530,6 +627,10 @@ def test_every_method_raises_when_tenant_key_is_unsafe(store: VectorStore, tenan
             store.query(target, dense=axis(0))
         with pytest.raises(InvalidTenantKey):
             store.drop_tenant_storage(target)
+        with pytest.raises(InvalidTenantKey):
+            store.drop_tenant_copy(target)
+        with pytest.raises(InvalidTenantKey):
+            store.scroll(target)
 
 
 # Sparse IDF (case C08)

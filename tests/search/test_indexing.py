@@ -182,3 +182,36 @@ def test_search_cache_is_invalidated_by_a_reindex(
     fresh = api.get("/api/v1/search/", {"q": "repo:cachecheck zebra_crossing"}).json()
     assert fresh["cache"] == "miss"
     assert fresh["results"][0]["symbol"] == "zebra_crossing_v2"
+
+
+def test_job_handed_back_at_worker_shutdown_is_resumed_without_duplicates(
+    acme, copy_tree, django_capture_on_commit_callbacks
+):
+    """A worker stopped mid-job (case C22): the redelivery resumes at once, no duplicates."""
+    from search.models import IndexedFile, IndexJob
+    from search.services import indexing
+    from search.vector_store import get_vector_store, storage_target
+    from tests.conftest import SAMPLE_SOURCE
+
+    root = copy_tree(SAMPLE_SOURCE, "handback")
+    repository, first = _index(acme.tenant, root, "handback", django_capture_on_commit_callbacks)
+    with tenant_context(acme.tenant):
+        # The state a worker leaves behind when it dies inside a job: running, fresh heartbeat.
+        job = IndexJob.objects.create(repository=repository)
+        IndexJob.objects.filter(pk=job.pk).update(
+            status=IndexJob.Status.RUNNING, heartbeat_at=first.finished_at
+        )
+        (root / "click" / "parser.py").write_text("def resumed_function():\n    return 1\n")
+        assert indexing.run_index_job(job.pk) is None  # a live-looking job is not taken over
+        indexing._active_jobs.add((acme.tenant.schema_name, job.pk))
+        try:
+            assert indexing.requeue_active_jobs() == 1
+        finally:
+            indexing._active_jobs.discard((acme.tenant.schema_name, job.pk))
+        resumed = indexing.run_index_job(job.pk)
+        assert resumed is not None and resumed.status == "succeeded"
+        expected = sum(
+            IndexedFile.objects.filter(repository=repository).values_list("chunk_count", flat=True)
+        )
+    count = get_vector_store().count(storage_target(acme.tenant), repository_id=repository.pk)
+    assert count == expected

@@ -87,6 +87,17 @@ class SearchFilter:
 
 
 @dataclass(frozen=True)
+class ScrollPage:
+    """One page of a tenant's points as exported by :meth:`VectorStore.scroll`.
+
+    ``next_offset`` is an opaque cursor for the following page; ``None`` on the last page.
+    """
+
+    points: list[ChunkPoint]
+    next_offset: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     id: str
     score: float
@@ -130,6 +141,33 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
         """Count the tenant's points (optionally of one repository)."""
+
+    @abc.abstractmethod
+    def scroll(
+        self,
+        target: StorageTarget,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        chunk_ids: Sequence[str] | None = None,
+    ) -> ScrollPage:
+        """Return one page of the tenant's points with vectors and payload, in stable order.
+
+        The points come back as they were upserted (caller's chunk id, payload without the
+        keys the store adds), so upserting them into another target copies the tenant. Pass
+        the previous page's ``next_offset`` to continue; ``chunk_ids`` restricts the page to
+        those chunks (an empty list selects none). Return an empty page without storage.
+        Points written while a scroll runs may or may not be included.
+        """
+
+    @abc.abstractmethod
+    def drop_tenant_copy(self, target: StorageTarget) -> None:
+        """Remove the tenant's points from exactly this target; safe to call again.
+
+        Unlike :meth:`drop_tenant_storage`, which removes every copy, only the shared
+        partition (``dedicated=False``) or only the dedicated storage (``dedicated=True``) is
+        removed, so a tenant can be moved between them without losing the other copy.
+        """
 
     @abc.abstractmethod
     def health(self) -> None:

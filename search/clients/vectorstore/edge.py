@@ -19,6 +19,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from search.clients.vectorstore.base import (
     KEYWORD_FIELDS,
     TENANT_KEY_FIELD,
     ChunkPoint,
+    ScrollPage,
     SearchFilter,
     SearchHit,
     SparseVector,
@@ -42,6 +44,7 @@ from search.clients.vectorstore.filters import (
     FilterPlan,
     Match,
     checked_tenant_key,
+    exported_point,
     scoped_plan,
     search_hit,
     stored_payload,
@@ -115,23 +118,33 @@ class EdgeVectorStore(VectorStore):
     def drop_tenant_storage(self, target: StorageTarget) -> None:
         """Delete the tenant's points from the shared shard and remove its dedicated shard."""
         tenant_key = checked_tenant_key(target)
-        shared = StorageTarget(tenant_key=tenant_key, dedicated=False)
-        shard, _ = self._open_shard(shared)
-        if shard is not None:
-            with self._engine_errors("drop", shared):
-                shard.update(qe.UpdateOperation.delete_points_by_filter(self._filter(shared)))
-
-        dedicated_dir = self._shard_dir(StorageTarget(tenant_key=tenant_key, dedicated=True))
-        with self._lock:
-            self._require_open()
-            dedicated = self._shards.pop(dedicated_dir, None)
-            self._unoptimized_points.pop(dedicated_dir, None)
-            with self._engine_errors("drop", target):
-                if dedicated is not None:
-                    dedicated.close()
-                if dedicated_dir.exists():
-                    shutil.rmtree(dedicated_dir)
+        for dedicated in (False, True):
+            self.drop_tenant_copy(StorageTarget(tenant_key=tenant_key, dedicated=dedicated))
         logger.info("vectorstore.edge.tenant_dropped", extra={"tenant_key": tenant_key})
+
+    def drop_tenant_copy(self, target: StorageTarget) -> None:
+        """Remove the tenant's points from the shared shard, or its dedicated shard folder."""
+        tenant_key = checked_tenant_key(target)
+        if not target.dedicated:
+            shard, _ = self._open_shard(target)
+            if shard is not None:
+                with self._engine_errors("drop", target):
+                    shard.update(qe.UpdateOperation.delete_points_by_filter(self._filter(target)))
+        else:
+            shard_dir = self._shard_dir(target)
+            with self._lock:
+                self._require_open()
+                dedicated = self._shards.pop(shard_dir, None)
+                self._unoptimized_points.pop(shard_dir, None)
+                with self._engine_errors("drop", target):
+                    if dedicated is not None:
+                        dedicated.close()
+                    if shard_dir.exists():
+                        shutil.rmtree(shard_dir)
+        logger.info(
+            "vectorstore.edge.tenant_copy_dropped",
+            extra={"tenant_key": tenant_key, "dedicated": target.dedicated},
+        )
 
     # Writes
 
@@ -219,6 +232,35 @@ class EdgeVectorStore(VectorStore):
                     )
                 )
             )
+
+    def scroll(
+        self,
+        target: StorageTarget,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        chunk_ids: Sequence[str] | None = None,
+    ) -> ScrollPage:
+        """Return one page of the tenant's points with vectors and payload, in point-id order."""
+        checked_tenant_key(target)
+        if chunk_ids is not None and not chunk_ids:
+            return ScrollPage(points=[])
+        shard, _ = self._open_shard(target)
+        if shard is None:
+            return ScrollPage(points=[])
+        request = qe.ScrollRequest(
+            offset=uuid.UUID(offset) if offset is not None else None,
+            limit=limit,
+            filter=_engine_filter(scoped_plan(target, chunk_ids=chunk_ids)),
+            with_payload=True,
+            with_vector=True,
+        )
+        with self._engine_errors("scroll", target):
+            records, next_offset = shard.scroll(request)
+            points = [_exported(record) for record in records]
+        return ScrollPage(
+            points=points, next_offset=str(next_offset) if next_offset is not None else None
+        )
 
     def health(self) -> None:
         """Raise :class:`VectorStoreUnavailable` when the store is closed or a shard fails."""
@@ -522,9 +564,25 @@ def _edge_config(settings: StorageSettings | None) -> qe.EdgeConfig:
 
 
 def _engine_filter(plan: FilterPlan) -> qe.Filter:
+    must: list[qe.FieldCondition | qe.HasIdCondition] = [
+        _engine_condition(match) for match in plan.must
+    ]
+    if plan.point_ids:
+        must.append(qe.HasIdCondition({uuid.UUID(point_id) for point_id in plan.point_ids}))
     return qe.Filter(
-        must=[_engine_condition(match) for match in plan.must],
+        must=must,
         must_not=[_engine_condition(match) for match in plan.must_not] or None,
+    )
+
+
+def _exported(record: qe.Record) -> ChunkPoint:
+    vectors = record.vector or {}
+    sparse = vectors.get(SPARSE_VECTOR)
+    return exported_point(
+        vectors.get(DENSE_VECTOR) or [],
+        sparse.indices if sparse is not None else [],
+        sparse.values if sparse is not None else [],
+        record.payload,
     )
 
 

@@ -20,6 +20,7 @@ from search.clients.vectorstore.base import (
     ChunkPoint,
     SearchFilter,
     SearchHit,
+    SparseVector,
     StorageTarget,
     VectorStoreError,
 )
@@ -58,6 +59,8 @@ class FilterPlan:
 
     must: tuple[Match, ...]
     must_not: tuple[Match, ...] = ()
+    # Engine point ids the request is restricted to (empty: no restriction).
+    point_ids: tuple[str, ...] = ()
 
 
 def checked_tenant_key(target: StorageTarget) -> str:
@@ -83,11 +86,13 @@ def scoped_plan(
     *,
     repository_id: int | None = None,
     paths: Sequence[str] | None = None,
+    chunk_ids: Sequence[str] | None = None,
 ) -> FilterPlan:
     """Return the tenant condition followed by the caller's restrictions.
 
-    Empty tuples in ``search_filter`` mean "no restriction". ``paths`` must not be empty: the
-    caller decides what an empty path list means (deleting nothing), never this function.
+    Empty tuples in ``search_filter`` mean "no restriction". ``paths`` and ``chunk_ids`` must
+    not be empty: the caller decides what an empty list means (selecting nothing), never
+    this function. Chunk ids become the tenant's engine point ids.
     """
     must = list(tenant_plan(target).must)
     must_not: list[Match] = []
@@ -112,7 +117,13 @@ def scoped_plan(
         if search_filter.exclude_paths:
             must_not.append(Match("path", tuple(search_filter.exclude_paths)))
 
-    return FilterPlan(must=tuple(must), must_not=tuple(must_not))
+    point_ids: tuple[str, ...] = ()
+    if chunk_ids is not None:
+        if not chunk_ids:
+            raise ValueError("chunk_ids must not be empty; skip the call instead")
+        point_ids = tuple(stored_point_id(target, chunk_id) for chunk_id in chunk_ids)
+
+    return FilterPlan(must=tuple(must), must_not=tuple(must_not), point_ids=point_ids)
 
 
 def stored_point_id(target: StorageTarget, chunk_id: str) -> str:
@@ -160,6 +171,33 @@ def _check_sparse(point: ChunkPoint) -> None:
             f"Chunk {point.id!r} has repeated or out-of-range sparse indices: merge repeated "
             "tokens into one index and keep indices within 0..2**32-1."
         )
+
+
+def exported_point(
+    dense: Sequence[float],
+    sparse_indices: Sequence[int],
+    sparse_values: Sequence[float],
+    payload: dict[str, Any] | None,
+) -> ChunkPoint:
+    """Return a stored point as the caller upserted it: its chunk id, without store keys."""
+    payload = dict(payload or {})
+    chunk_id = payload.pop(CHUNK_ID_FIELD, None)
+    payload.pop(TENANT_KEY_FIELD, None)
+    if not isinstance(chunk_id, str) or not chunk_id:
+        raise VectorStoreError(
+            "A stored point has no chunk id in its payload, so it cannot be exported; "
+            "re-index the tenant's repositories to rewrite it.",
+            code="stored_point_without_chunk_id",
+        )
+    return ChunkPoint(
+        id=chunk_id,
+        dense=[float(value) for value in dense],
+        sparse=SparseVector(
+            indices=[int(index) for index in sparse_indices],
+            values=[float(value) for value in sparse_values],
+        ),
+        payload=payload,
+    )
 
 
 def search_hit(engine_id: object, score: float, payload: dict[str, Any] | None) -> SearchHit:

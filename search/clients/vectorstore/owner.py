@@ -23,6 +23,7 @@ from typing import Any
 from portal.exceptions import PortalError
 from search.clients.vectorstore.base import (
     ChunkPoint,
+    ScrollPage,
     SearchFilter,
     SearchHit,
     SparseVector,
@@ -46,11 +47,15 @@ REMOTE_METHODS = frozenset(
         "count",
         "health",
         "optimize",
+        "scroll",
+        "drop_tenant_copy",
     }
 )
 
 # Calls that may legitimately run for minutes (HNSW builds) wait without a deadline.
-_UNBOUNDED_METHODS = frozenset({"optimize", "ensure_tenant_storage", "drop_tenant_storage"})
+_UNBOUNDED_METHODS = frozenset(
+    {"optimize", "ensure_tenant_storage", "drop_tenant_storage", "drop_tenant_copy"}
+)
 DEFAULT_CALL_TIMEOUT_SECONDS = 120.0
 
 _OK = "ok"
@@ -322,6 +327,28 @@ class RemoteVectorStore(VectorStore):
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
         """Forward to the owner; see :meth:`VectorStore.count`."""
         return int(self._call("count", target, repository_id=repository_id))
+
+    def scroll(
+        self,
+        target: StorageTarget,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        chunk_ids: Sequence[str] | None = None,
+    ) -> ScrollPage:
+        """Forward to the owner; see :meth:`VectorStore.scroll`."""
+        page: ScrollPage = self._call(
+            "scroll",
+            target,
+            offset=offset,
+            limit=limit,
+            chunk_ids=list(chunk_ids) if chunk_ids is not None else None,
+        )
+        return page
+
+    def drop_tenant_copy(self, target: StorageTarget) -> None:
+        """Forward to the owner; see :meth:`VectorStore.drop_tenant_copy`."""
+        self._call("drop_tenant_copy", target)
 
     def health(self) -> None:
         """Raise :class:`VectorStoreUnavailable` when the owner is down or cannot serve."""

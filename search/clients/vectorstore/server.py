@@ -21,6 +21,7 @@ from search.clients.vectorstore.base import (
     KEYWORD_FIELDS,
     TENANT_KEY_FIELD,
     ChunkPoint,
+    ScrollPage,
     SearchFilter,
     SearchHit,
     SparseVector,
@@ -34,6 +35,7 @@ from search.clients.vectorstore.filters import (
     FilterPlan,
     Match,
     checked_tenant_key,
+    exported_point,
     scoped_plan,
     search_hit,
     stored_payload,
@@ -78,18 +80,28 @@ class QdrantServerStore(VectorStore):
     def drop_tenant_storage(self, target: StorageTarget) -> None:
         """Delete the tenant's points from the shared collection and its dedicated collection."""
         tenant_key = checked_tenant_key(target)
-        shared = StorageTarget(tenant_key=tenant_key, dedicated=False)
-        dedicated = StorageTarget(tenant_key=tenant_key, dedicated=True)
+        for dedicated in (False, True):
+            self.drop_tenant_copy(StorageTarget(tenant_key=tenant_key, dedicated=dedicated))
+        logger.info("vectorstore.server.tenant_dropped", extra={"tenant_key": tenant_key})
+
+    def drop_tenant_copy(self, target: StorageTarget) -> None:
+        """Delete the tenant's points from the shared collection, or its dedicated collection."""
+        collection = self._collection(target)
         with self._client_errors("drop", target):
-            if self._client.collection_exists(self._shared_collection):
+            if not self._client.collection_exists(collection):
+                return
+            if target.dedicated:
+                self._client.delete_collection(collection)
+            else:
                 self._client.delete(
-                    self._shared_collection,
-                    points_selector=models.FilterSelector(filter=self._filter(shared)),
+                    collection,
+                    points_selector=models.FilterSelector(filter=self._filter(target)),
                     wait=True,
                 )
-            if self._client.collection_exists(self._collection(dedicated)):
-                self._client.delete_collection(self._collection(dedicated))
-        logger.info("vectorstore.server.tenant_dropped", extra={"tenant_key": tenant_key})
+        logger.info(
+            "vectorstore.server.tenant_copy_dropped",
+            extra={"tenant_key": target.tenant_key, "dedicated": target.dedicated},
+        )
 
     # Writes
 
@@ -211,6 +223,35 @@ class QdrantServerStore(VectorStore):
         with self._client_errors("count", target, missing_ok=True) as missing:
             result = self._client.count(collection, count_filter=selection, exact=True)
         return 0 if missing else int(result.count)
+
+    def scroll(
+        self,
+        target: StorageTarget,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        chunk_ids: Sequence[str] | None = None,
+    ) -> ScrollPage:
+        """Return one page of the tenant's points with vectors and payload, in point-id order."""
+        collection = self._collection(target)
+        if chunk_ids is not None and not chunk_ids:
+            return ScrollPage(points=[])
+        selection = _client_filter(scoped_plan(target, chunk_ids=chunk_ids))
+        with self._client_errors("scroll", target, missing_ok=True) as missing:
+            records, next_offset = self._client.scroll(
+                collection,
+                scroll_filter=selection,
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=True,
+            )
+        if missing:
+            return ScrollPage(points=[])
+        return ScrollPage(
+            points=[_exported(record) for record in records],
+            next_offset=str(next_offset) if next_offset is not None else None,
+        )
 
     def health(self) -> None:
         """Raise :class:`VectorStoreUnavailable` when the server does not answer."""
@@ -381,9 +422,24 @@ def connect_qdrant_server(url: str, api_key: str | None, timeout: float) -> Qdra
 
 
 def _client_filter(plan: FilterPlan) -> models.Filter:
+    must: list[models.Condition] = [_client_condition(match) for match in plan.must]
+    if plan.point_ids:
+        must.append(models.HasIdCondition(has_id=list(plan.point_ids)))
     return models.Filter(
-        must=[_client_condition(match) for match in plan.must],
+        must=must,
         must_not=[_client_condition(match) for match in plan.must_not] or None,
+    )
+
+
+def _exported(record: models.Record) -> ChunkPoint:
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense = vectors.get(DENSE_VECTOR)
+    sparse = vectors.get(SPARSE_VECTOR)
+    return exported_point(
+        dense if isinstance(dense, list) else [],
+        sparse.indices if isinstance(sparse, models.SparseVector) else [],
+        sparse.values if isinstance(sparse, models.SparseVector) else [],
+        record.payload,
     )
 
 

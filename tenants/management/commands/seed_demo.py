@@ -13,6 +13,7 @@ from typing import Any
 
 import django
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
@@ -34,9 +35,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--no-index", action="store_true", help="Do not queue indexing.")
+        parser.add_argument(
+            "--public-only", action="store_true", help="Only create the public site's tenant."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._public_tenant()
+        if options["public_only"]:
+            return
         credentials = self._demo_credentials()
         password = credentials["password"]
         demo = Tenant.objects.filter(slug=DEMO_SLUG).first()
@@ -60,6 +66,8 @@ class Command(BaseCommand):
         )
         if credentials.get("api_token"):
             self.stdout.write(f"Demo API token: {credentials['api_token']}")
+        # Labelled generated history (source=generated) so the dashboards have weeks to show.
+        call_command("seed_demo_metrics", DEMO_SLUG, weeks=4, stdout=self.stdout)
         if not options["no_index"]:
             self._queue_demo_index(demo)
 
