@@ -4,7 +4,6 @@ and the operators' price book editor."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
@@ -14,9 +13,9 @@ from billing.models import PriceBook
 from billing.reports import build_cost_report
 from billing.selectors import current_price_book, price_book_versions
 from billing.services import publish_price_book
-from capacity.selectors import Scope, operator_scope, tenant_scope
+from capacity.access import for_operators, for_tenant_admins
+from capacity.selectors import Scope
 from portal.exceptions import PortalError
-from tenants.accounts.decorators import admin_required
 
 
 def _costs(request: HttpRequest, scope: Scope, *, is_operator: bool) -> HttpResponse:
@@ -82,31 +81,12 @@ def _recommendations_csv(request: HttpRequest, scope: Scope) -> HttpResponse:
     return _csv("recommendations.csv", fields, rows)
 
 
-View = Callable[..., HttpResponse]
-
-
-def _tenant(view: Callable[..., HttpResponse], **extra: object) -> View:
-    @admin_required
-    def wrapped(request: HttpRequest) -> HttpResponse:
-        return view(request, tenant_scope(), **extra)
-
-    return wrapped
-
-
-def _operator(view: Callable[..., HttpResponse], **extra: object) -> View:
-    @staff_member_required
-    def wrapped(request: HttpRequest) -> HttpResponse:
-        return view(request, operator_scope(), **extra)
-
-    return wrapped
-
-
-tenant_costs = _tenant(_costs, is_operator=False)
-tenant_showback_csv = _tenant(_showback_csv)
-tenant_recommendations_csv = _tenant(_recommendations_csv)
-operator_costs = _operator(_costs, is_operator=True)
-operator_showback_csv = _operator(_showback_csv)
-operator_recommendations_csv = _operator(_recommendations_csv)
+tenant_costs = for_tenant_admins(_costs, is_operator=False)
+tenant_showback_csv = for_tenant_admins(_showback_csv)
+tenant_recommendations_csv = for_tenant_admins(_recommendations_csv)
+operator_costs = for_operators(_costs, is_operator=True)
+operator_showback_csv = for_operators(_showback_csv)
+operator_recommendations_csv = for_operators(_recommendations_csv)
 
 
 @staff_member_required

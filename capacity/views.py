@@ -6,21 +6,19 @@ from __future__ import annotations
 import csv
 import ipaddress
 import logging
-from collections.abc import Callable
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from redis.exceptions import RedisError
 
 from billing.reports import top_recommendations
+from capacity.access import for_operators, for_tenant_admins
 from capacity.conf import capacity_setting
 from capacity.forms import plan_inputs_from
 from capacity.prometheus import CONTENT_TYPE, render_metrics
 from capacity.reports import build_capacity_report, choose_history, default_inputs, report_as_dict
-from capacity.selectors import WINDOWS, Scope, chart_data, operator_scope, tenant_scope
+from capacity.selectors import WINDOWS, Scope, chart_data
 from portal.exceptions import PortalError
-from tenants.accounts.decorators import admin_required
 
 logger = logging.getLogger(__name__)
 
@@ -134,38 +132,19 @@ def _forecast_data(request: HttpRequest, scope: Scope) -> HttpResponse:
     )
 
 
-View = Callable[..., HttpResponse]
+tenant_performance = for_tenant_admins(_performance, is_operator=False)
+tenant_performance_data = for_tenant_admins(_performance_data)
+tenant_plan = for_tenant_admins(_plan, is_operator=False)
+tenant_plan_csv = for_tenant_admins(_plan_export, fmt="csv")
+tenant_plan_json = for_tenant_admins(_plan_export, fmt="json")
+tenant_forecast_data = for_tenant_admins(_forecast_data)
 
-
-def _tenant(view: Callable[..., HttpResponse], **extra: object) -> View:
-    @admin_required
-    def wrapped(request: HttpRequest) -> HttpResponse:
-        return view(request, tenant_scope(), **extra)
-
-    return wrapped
-
-
-def _operator(view: Callable[..., HttpResponse], **extra: object) -> View:
-    @staff_member_required
-    def wrapped(request: HttpRequest) -> HttpResponse:
-        return view(request, operator_scope(), **extra)
-
-    return wrapped
-
-
-tenant_performance = _tenant(_performance, is_operator=False)
-tenant_performance_data = _tenant(_performance_data)
-tenant_plan = _tenant(_plan, is_operator=False)
-tenant_plan_csv = _tenant(_plan_export, fmt="csv")
-tenant_plan_json = _tenant(_plan_export, fmt="json")
-tenant_forecast_data = _tenant(_forecast_data)
-
-operator_performance = _operator(_performance, is_operator=True)
-operator_performance_data = _operator(_performance_data)
-operator_plan = _operator(_plan, is_operator=True)
-operator_plan_csv = _operator(_plan_export, fmt="csv")
-operator_plan_json = _operator(_plan_export, fmt="json")
-operator_forecast_data = _operator(_forecast_data)
+operator_performance = for_operators(_performance, is_operator=True)
+operator_performance_data = for_operators(_performance_data)
+operator_plan = for_operators(_plan, is_operator=True)
+operator_plan_csv = for_operators(_plan_export, fmt="csv")
+operator_plan_json = for_operators(_plan_export, fmt="json")
+operator_forecast_data = for_operators(_forecast_data)
 
 
 def _may_scrape(request: HttpRequest) -> bool:
