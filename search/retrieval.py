@@ -14,6 +14,7 @@ from search.embeddings import Embedder
 from search.query_language import ParsedQuery
 from search.ranking import Candidate, apply_boosts, fuse, path_allowed
 from search.sparse import query_sparse_vector
+from search.warming import embed_query_cached
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 CANDIDATES = 100
@@ -38,7 +39,7 @@ def retrieve(
     """
     pool = CANDIDATES_WITH_PATH_FILTER if parsed.paths or parsed.exclude_paths else CANDIDATES
     text = parsed.text or " ".join(parsed.phrases)
-    dense = [float(x) for x in embedder.embed_query(text)] if mode != "sparse" else None
+    dense = [float(x) for x in embed_query_cached(embedder, text)] if mode != "sparse" else None
     sparse = query_sparse_vector(text) if mode != "dense" else None
 
     dense_hits = (

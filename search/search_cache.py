@@ -126,3 +126,33 @@ def set_response(key: str, value: Any) -> None:
 
 def clear_local() -> None:
     _l1.clear()
+
+
+POPULAR_TTL_SECONDS = 7 * 24 * 3600
+
+
+def _popular_key(tenant_key: str) -> str:
+    return f"search:popular:{tenant_key}"
+
+
+def count_query(tenant_key: str, query: str) -> None:
+    """Count one use of a query in the tenant's popularity ranking (cached answers too)."""
+    try:
+        client = cache._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.zincrby(cache.make_key(_popular_key(tenant_key)), 1, query)
+        pipe.expire(cache.make_key(_popular_key(tenant_key)), POPULAR_TTL_SECONDS)
+        pipe.execute()
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
+
+
+def top_queries(tenant_key: str, limit: int) -> list[str]:
+    """The tenant's most used queries of the last week (Redis), most used first."""
+    try:
+        client = cache._cache.get_client()
+        rows = client.zrevrange(cache.make_key(_popular_key(tenant_key)), 0, limit - 1)
+    except (RedisError, OSError) as exc:
+        _redis_failed("search.cache.redis_unavailable", exc)
+        return []
+    return [row.decode() if isinstance(row, bytes) else str(row) for row in rows]

@@ -9,6 +9,7 @@ from celery.signals import worker_shutting_down
 
 from portal.celery import TenantTask
 from search.services.indexing import requeue_active_jobs, run_index_job
+from search.warming import warm_tenant_cache
 
 
 @shared_task(base=TenantTask, acks_late=True)
@@ -16,6 +17,27 @@ def index_repository(schema_name: str, job_id: int) -> str | None:
     """Run one index job; a duplicate delivery of the same job is a logged no-op."""
     job = run_index_job(job_id)
     return None if job is None else job.status
+
+
+@shared_task(base=TenantTask)
+def warm_search_cache(schema_name: str) -> int:
+    """Re-run the tenant's popular queries after its index changed."""
+    return warm_tenant_cache(schema_name)
+
+
+@shared_task
+def warm_all_search_caches() -> int:
+    """Queue warming for every ready tenant (beat runs this every few minutes)."""
+    from tenants.models import Tenant
+
+    schemas = list(
+        Tenant.objects.filter(status=Tenant.Status.READY)
+        .exclude(schema_name="public")
+        .values_list("schema_name", flat=True)
+    )
+    for schema_name in schemas:
+        warm_search_cache.delay(schema_name)
+    return len(schemas)
 
 
 @worker_shutting_down.connect

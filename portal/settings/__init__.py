@@ -206,6 +206,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "capacity.tasks.sample_capacity_storage",
         "schedule": 3600.0,
     },
+    # Re-runs each tenant's popular queries once its index version changed.
+    "search-warm-caches": {"task": "search.tasks.warm_all_search_caches", "schedule": 300.0},
 }
 
 # ---------------------------------------------------------------------------- vectors

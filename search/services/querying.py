@@ -100,6 +100,8 @@ def search_code(*, query: str, limit: int = 10, record: bool = True) -> SearchRe
     tenant = connection.tenant
     key = search_cache.response_key(tenant.schema_name, {"q": query, "limit": limit})
     cached, level = search_cache.get_response(key)
+    if record:
+        search_cache.count_query(tenant.schema_name, query)
     if cached is not None:
         response = SearchResponse(**{**cached, "results": []})
         response.results = [
