@@ -23,6 +23,9 @@ SPARSE_WEIGHT = 0.3
 # quoted phrase or error string comes next.
 DEFINITION_BOOST = 1.0
 PHRASE_BOOST = 0.5
+# A phrase the user put in quotes is a requirement more than a hint: chunks containing it go
+# ahead of every chunk that does not.
+QUOTED_PHRASE_BOOST = 2.0
 # An unquoted query of this many words that appears verbatim in a chunk is almost always a
 # pasted error message or log line: treat it like a quoted phrase.
 VERBATIM_MIN_WORDS = 3
@@ -93,7 +96,7 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
     definition_words = re.match(r"^(?:def|class|function|func|fn)\s+([\w$]+)$", parsed.text)
     if definition_words:
         names.append(definition_words.group(1))
-    phrases = [p.lower() for p in parsed.phrases]
+    phrases = [_normalise_space(p.lower()) for p in parsed.phrases]
     verbatim = _normalise_space(parsed.text.lower())
     if parsed.phrases or len(verbatim.split()) < VERBATIM_MIN_WORDS:
         verbatim = ""
@@ -102,9 +105,10 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
         if names and _matches_definition(candidate, names):
             candidate.score += DEFINITION_BOOST
         text = str(candidate.hit.payload.get("text") or "").lower()
-        if (phrases and all(phrase in text for phrase in phrases)) or (
-            verbatim and verbatim in _normalise_space(text)
-        ):
+        flat = _normalise_space(text)
+        if phrases and all(phrase in flat for phrase in phrases):
+            candidate.score += QUOTED_PHRASE_BOOST
+        elif verbatim and verbatim in flat:
             candidate.score += PHRASE_BOOST
         candidate.score += NAME_MATCH_WEIGHT * _name_match(candidate, query_words)
     return sorted(candidates, key=lambda c: c.score, reverse=True)
@@ -141,4 +145,8 @@ def _glob(path: str, pattern: str) -> bool:
     # A bare directory or file name matches anywhere in the path, like most code hosts do.
     if not any(ch in pattern for ch in "*?["):
         return pattern in path
-    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, f"*/{pattern}")
+    candidates = [pattern, f"*/{pattern}"]
+    if pattern.startswith(("*/", "**/")):
+        # "*/http/*" should also match "http/cookie.py" at the repository root.
+        candidates.append(pattern.split("/", 1)[1])
+    return any(fnmatch.fnmatchcase(path, candidate) for candidate in candidates)

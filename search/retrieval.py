@@ -37,7 +37,8 @@ def retrieve(
     ``dense`` and ``sparse`` modes use one signal alone (for measurement); ``hybrid`` fuses
     both and adds definition and exact-phrase boosts.
     """
-    pool = CANDIDATES_WITH_PATH_FILTER if parsed.paths or parsed.exclude_paths else CANDIDATES
+    wide = parsed.paths or parsed.exclude_paths or parsed.phrases
+    pool = CANDIDATES_WITH_PATH_FILTER if wide else CANDIDATES
     text = parsed.text or " ".join(parsed.phrases)
     dense = [float(x) for x in embed_query_cached(embedder, text)] if mode != "sparse" else None
     sparse = query_sparse_vector(text) if mode != "dense" else None

@@ -14,6 +14,19 @@ def repositories() -> QuerySet[Repository]:
     return Repository.objects.all()
 
 
+def repositories_with_latest_job() -> list[Repository]:
+    """Repositories, each with ``latest_job`` set (None when never indexed)."""
+    items = list(Repository.objects.all())
+    latest: dict[int, IndexJob] = {}
+    for job in IndexJob.objects.filter(repository__in=items).order_by(
+        "repository_id", "-created_at"
+    ):
+        latest.setdefault(job.repository_id, job)
+    for repository in items:
+        repository.latest_job = latest.get(repository.pk)
+    return items
+
+
 def jobs_for(repository: Repository) -> QuerySet[IndexJob]:
     return repository.jobs.all()
 

@@ -72,7 +72,7 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
         request,
         "search/repositories.html",
         {
-            "repositories": selectors.repositories(),
+            "repositories": selectors.repositories_with_latest_job(),
             "error": error,
             "allowed_roots": settings.SEARCH["REPOSITORY_ROOTS"],
             "form": request.POST if request.method == "POST" else {},

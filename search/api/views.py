@@ -127,6 +127,20 @@ class RepositoryIndexView(APIView):
 class JobDetailView(APIView):
     permission_classes = [IsTenantMember]
 
-    @extend_schema(responses=IndexJobDetailSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "outcomes",
+                str,
+                enum=["all", "none"],
+                required=False,
+                description="'none' leaves out the per-file outcomes (progress polling).",
+            )
+        ],
+        responses=IndexJobDetailSerializer,
+    )
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(IndexJobDetailSerializer(get_job(job_id)).data)
+        job = get_job(job_id)
+        if request.query_params.get("outcomes") == "none":
+            return Response(IndexJobSerializer(job).data)
+        return Response(IndexJobDetailSerializer(job).data)

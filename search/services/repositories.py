@@ -13,6 +13,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from search import search_cache
 from search.exceptions import RepositoryInvalid, RepositoryNotFound
 from search.ingest.archives import ArchiveLimits, extract_archive
 from search.ingest.exceptions import ArchiveRejected
@@ -165,6 +166,8 @@ def delete_repository(*, repository_id: int, acting_user: Any = None) -> None:
     repository = get_repository(repository_id)
     target = storage_target(connection.tenant)
     get_vector_store().delete_points(target, repository_id=repository.pk)
+    # Cached answers may quote the repository's chunks.
+    search_cache.bump_index_version(connection.schema_name)
     root = Path(repository.root_path)
     with transaction.atomic():
         repository.delete()

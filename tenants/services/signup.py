@@ -80,7 +80,13 @@ def validate_slug(slug: str) -> str:
 
 
 def sign_up(
-    *, name: str, slug: str, admin_email: str, password: str, tier: str = DEFAULT_TIER
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    password: str,
+    tier: str = DEFAULT_TIER,
+    queue_provisioning: bool = True,
 ) -> SignupResult:
     """Record a new tenant and queue its provisioning.
 
@@ -128,7 +134,8 @@ def sign_up(
                 token_prefix=issued.prefix,
                 token_digest=issued.digest,
             )
-            transaction.on_commit(lambda: _queue_provisioning(tenant.pk))
+            if queue_provisioning:
+                transaction.on_commit(lambda: _queue_provisioning(tenant.pk))
     except IntegrityError as exc:
         # Two signups raced for the same slug; the loser gets the same error as a taken slug.
         raise SignupInvalid(

@@ -215,3 +215,52 @@ def test_job_handed_back_at_worker_shutdown_is_resumed_without_duplicates(
         )
     count = get_vector_store().count(storage_target(acme.tenant), repository_id=repository.pk)
     assert count == expected
+
+
+def test_deleting_a_repository_removes_it_from_cached_answers(
+    acme, copy_tree, django_capture_on_commit_callbacks
+):
+    root = copy_tree(Path(__file__).parent / "ingest", "todelete")
+    shutil.rmtree(root)
+    root.mkdir()
+    (root / "cart.py").write_text("def cart_total_for_deletion(items):\n    return sum(items)\n")
+    repository, _ = _index(acme.tenant, root, "todelete", django_capture_on_commit_callbacks)
+    api = acme.api()
+    first = api.get("/api/v1/search/", {"q": "cart_total_for_deletion"}).json()
+    again = api.get("/api/v1/search/", {"q": "cart_total_for_deletion"}).json()
+    assert first["results"][0]["repository"] == "todelete" and again["cache"] != "miss"
+    assert api.delete(f"/api/v1/repositories/{repository.pk}/").status_code == 204
+    after = api.get("/api/v1/search/", {"q": "cart_total_for_deletion"}).json()
+    assert after["cache"] == "miss"
+    assert all(hit["repository"] != "todelete" for hit in after["results"])
+
+
+def test_quoted_phrase_puts_exact_matches_first(
+    globex, copy_tree, django_capture_on_commit_callbacks
+):
+    root = copy_tree(Path(__file__).parent / "ingest", "phrases")
+    shutil.rmtree(root)
+    root.mkdir()
+    for index in range(6):
+        (root / f"valid_{index}.py").write_text(
+            f"def is_valid_{index}(value):\n    # valid valid valid value is valid\n"
+            f"    return value is not None and valid(value)\n"
+        )
+    (root / "uuid_field.py").write_text(
+        "def to_uuid(value):\n    raise ValueError('%s is not a valid UUID.' % value)\n"
+    )
+    _index(globex.tenant, root, "phrases", django_capture_on_commit_callbacks)
+    hits = globex.api().get("/api/v1/search/", {"q": 'repo:phrases "is not a valid"'}).json()
+    assert hits["results"][0]["path"] == "uuid_field.py"
+
+
+def test_job_progress_can_leave_out_per_file_outcomes(acme_indexed):
+    from search.models import IndexJob
+
+    with tenant_context(acme_indexed.tenant):
+        job = IndexJob.objects.filter(repository__name="sample").first()
+    api = acme_indexed.api()
+    full = api.get(f"/api/v1/jobs/{job.pk}/").json()
+    light = api.get(f"/api/v1/jobs/{job.pk}/", {"outcomes": "none"}).json()
+    assert "outcomes" in full and "outcomes" not in light
+    assert light["status"] == full["status"] == "succeeded"

@@ -53,6 +53,8 @@ class Command(BaseCommand):
                 admin_email=DEMO_EMAIL,
                 password=password,
                 tier="team",
+                # Provisioned right below, in this process: a queued run would race it.
+                queue_provisioning=False,
             )
             demo = result.tenant
             credentials["api_token"] = result.api_token
