@@ -236,11 +236,15 @@ SEARCH = {
         )
     ],
     "UPLOAD_DIR": VAR_DIR / "uploads",
+    # The default allowed root for local directories; exists from the first start.
+    "SOURCES_DIR": VAR_DIR / "sources",
     "CHECKOUT_DIR": VAR_DIR / "checkouts",
     "MAX_UPLOAD_BYTES": int(os.environ.get("MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
     "MAX_FILE_BYTES": int(os.environ.get("MAX_FILE_BYTES", str(1024 * 1024))),
     "EMBED_BATCH_SIZE": 32,
 }
+
+SEARCH["SOURCES_DIR"].mkdir(exist_ok=True)
 
 # ---------------------------------------------------------------------------- kubernetes
 
