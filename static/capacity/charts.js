@@ -17,7 +17,9 @@
       const style = sourceStyle[source] || { label: source, dash: "solid" };
       for (const [field, name] of fields) {
         out.push({
-          x: series.t, y: series[field], mode: "lines", connectgaps: false,
+          // Markers keep isolated minutes visible: a quiet tenant's series is mostly gaps.
+          x: series.t, y: series[field], mode: "lines+markers", marker: { size: 4 },
+          connectgaps: false,
           name: name + " · " + style.label, line: { dash: style.dash },
         });
       }
@@ -44,10 +46,11 @@
       const element = document.getElementById(id);
       if (!element) { continue; }
       const lines = Object.entries(data.processes).map(([role, values]) => (
-        { x: t, y: values[field], mode: "lines", name: role }));
+        { x: t, y: values[field], mode: "lines+markers", marker: { size: 4 }, name: role }));
       Plotly.react(element, lines, {
         title: { text: title }, margin: { t: 40, r: 10, l: 60, b: 40 },
-        yaxis: { title: { text: unit }, rangemode: "tozero" }, legend: { orientation: "h" },
+        yaxis: { title: { text: unit }, rangemode: "tozero", exponentformat: "SI" },
+        legend: { orientation: "h" },
       }, { displaylogo: false, responsive: true });
     }
   }
