@@ -99,30 +99,33 @@ def test_generated_requests_get_no_server_error_and_match_the_response_schema(
     assert {"GET /api/v1/search/", "POST /api/v1/repositories/"} <= labels, labels
     seen: set[str] = set()
 
-    @settings(
-        max_examples=MAX_EXAMPLES_PER_OPERATION,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(data=st.data())
-    def exercise(data: st.DataObject) -> None:
-        case = data.draw(strategy)
-        response = case.call(headers=headers)
-        seen.add(f"{case.operation.label} {response.status_code}")
-        case.validate_response(
-            response,
-            checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
-            headers=headers,
+    def exercise(strategy: st.SearchStrategy) -> None:
+        # Requests go through the whole stack, which is far slower than Hypothesis expects of
+        # a test body, so its speed health checks and deadline do not apply here.
+        @settings(
+            max_examples=MAX_EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
         )
+        @given(case=strategy)
+        def call_and_check(case: object) -> None:
+            response = case.call(headers=headers)  # type: ignore[attr-defined]
+            seen.add(f"{case.operation.label} {response.status_code}")  # type: ignore[attr-defined]
+            case.validate_response(  # type: ignore[attr-defined]
+                response,
+                checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+                headers=headers,
+            )
+
+        call_and_check()
 
     # Deletions last, so the other operations still find the indexed repository.
     ordered = sorted(operations, key=lambda operation: operation.method.upper() == "DELETE")
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         for operation in ordered:
-            strategy = operation.as_strategy(generation_mode=mode)
-            exercise()
+            exercise(operation.as_strategy(generation_mode=mode))
 
     # Generated data must reach past validation, or the run proves little.
     assert any(label.startswith("GET /api/v1/search/ 200") for label in seen), seen
