@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import (
-    BASE_DIR,
-    SAMPLE_SOURCE,
-    LivePortal,
-    _free_port,
-    _wait_until_ready,
-)
 from tests.conftest import TenantFixture, _create_tenant
+from tests.live_portal import LivePortal, live_portal_in
 
 SOURCE = '''"""Retry helpers for flaky network calls."""
 
@@ -88,42 +78,5 @@ def fault_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePorta
     Like the browser tests' portal but without needing Chromium; ``var_dir`` is where its
     embedded PostgreSQL and Redis keep their data, so a test can stop and start them.
     """
-    root = tmp_path_factory.mktemp("fault-portal")
-    sources = root / "sources"
-    shutil.copytree(SAMPLE_SOURCE, sources / "sample")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "QDRANT_URL", "PORTAL_TESTING"}
-    }
-    portal = LivePortal(port=_free_port(), log=root / "portal.log")
-    env.update(
-        PORT=str(portal.port),
-        PORTAL_VAR_DIR=str(root / "var"),
-        PORTAL_SEED_DEMO="false",
-        PORTAL_RATE_LIMITS_ENABLED="false",
-        REPOSITORY_ALLOWED_ROOTS=str(sources),
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    with portal.log.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "portal.supervisor"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_until_ready(portal, process)
-        portal.sources = sources  # type: ignore[attr-defined]
-        portal.var_dir = root / "var"  # type: ignore[attr-defined]
-        portal.process = process  # type: ignore[attr-defined]
+    with live_portal_in(tmp_path_factory.mktemp("fault-portal"), rate_limits=False) as portal:
         yield portal
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

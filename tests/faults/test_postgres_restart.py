@@ -96,7 +96,7 @@ def indexed_tenant(fault_portal: LivePortal) -> dict[str, str]:
         "/api/v1/repositories/",
         host=host,
         token=token,
-        payload={"name": "sample", "path": str(fault_portal.sources / "sample")},  # type: ignore[attr-defined]
+        payload={"name": "sample", "path": str(fault_portal.sources / "sample")},
     )
     assert created.status == 201, created.body
     job_path = f"/api/v1/jobs/{created.body['job']['id']}/"
@@ -123,7 +123,7 @@ def _search(portal: LivePortal, tenant: dict[str, str], query: str) -> Answer:
 def test_portal_fails_fast_while_postgres_is_down_and_recovers_after_restart(
     fault_portal: LivePortal, indexed_tenant: dict[str, str]
 ) -> None:
-    var_dir = fault_portal.var_dir  # type: ignore[attr-defined]
+    var_dir = fault_portal.var_dir
     before = _search(fault_portal, indexed_tenant, "wrap text to a given width")
     assert before.status == 200 and before.body["results"], before.body
 
@@ -152,4 +152,4 @@ def test_portal_fails_fast_while_postgres_is_down_and_recovers_after_restart(
     listing = _call(fault_portal, "/api/v1/repositories/", **indexed_tenant)
     assert listing.status == 200
     assert [repository["name"] for repository in listing.body["items"]] == ["sample"]
-    assert fault_portal.process.poll() is None  # type: ignore[attr-defined]
+    assert fault_portal.process.poll() is None
