@@ -112,6 +112,13 @@ def _apply_process_minute(minute_hash: counters.MinuteHash) -> None:
         row.save()
 
 
+def _level_below(resolution: str) -> tuple[str, timedelta]:
+    """The resolution an hour or day row is summed from, and the span it covers."""
+    if resolution == Resolution.HOUR:
+        return Resolution.MINUTE, timedelta(hours=1)
+    return Resolution.HOUR, timedelta(days=1)
+
+
 def rollup_usage(
     tenant_id: int, bucket: datetime, *, resolution: str, source: str = Source.MEASURED
 ) -> UsageRollup | None:
@@ -119,11 +126,7 @@ def rollup_usage(
 
     Return the row, or None when the level below has no rows (nothing is written then).
     """
-    below, span = (
-        (Resolution.MINUTE, timedelta(hours=1))
-        if resolution == Resolution.HOUR
-        else (Resolution.HOUR, timedelta(days=1))
-    )
+    below, span = _level_below(resolution)
     start = _truncate(bucket, resolution)
     rows = list(
         UsageRollup.objects.filter(
@@ -150,11 +153,7 @@ def rollup_process(
     role: str, instance: str, bucket: datetime, *, resolution: str, source: str = Source.MEASURED
 ) -> None:
     """Recompute one process's hour or day row from the rows one level below."""
-    below, span = (
-        (Resolution.MINUTE, timedelta(hours=1))
-        if resolution == Resolution.HOUR
-        else (Resolution.HOUR, timedelta(days=1))
-    )
+    below, span = _level_below(resolution)
     start = _truncate(bucket, resolution)
     rows = list(
         ProcessRollup.objects.filter(
