@@ -10,11 +10,19 @@ class Repository(models.Model):
     class Source(models.TextChoices):
         LOCAL = "local", "Local directory"
         ARCHIVE = "archive", "Uploaded archive"
+        GIT = "git", "Git remote"
 
     name = models.CharField(max_length=100, unique=True)
     source = models.CharField(max_length=20, choices=Source.choices)
     # LOCAL: the registered directory. ARCHIVE: the folder the upload was extracted into.
+    # GIT: the checkout folder the index job clones into and updates.
     root_path = models.CharField(max_length=1024)
+    # GIT only. The URL may carry credentials: show remote_url_masked, never this field.
+    remote_url = models.CharField(max_length=2048, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    # The commit the checkout holds after the last successful sync.
+    synced_commit = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
     # Extra gitignore-style patterns to skip, one per line.
     ignore_patterns = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -36,6 +44,12 @@ class Repository(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def remote_url_masked(self) -> str:
+        from search.clients.git import mask_credentials
+
+        return mask_credentials(self.remote_url)
+
 
 class IndexJob(models.Model):
     class Status(models.TextChoices):
@@ -44,6 +58,10 @@ class IndexJob(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         WARNINGS = "completed_with_warnings", "Completed with warnings"
         FAILED = "failed", "Failed"
+
+    class Stage(models.TextChoices):
+        SYNCING = "syncing", "Syncing from the git remote"
+        INDEXING = "indexing", "Indexing"
 
     FINISHED = (Status.SUCCEEDED, Status.WARNINGS, Status.FAILED)
 
@@ -62,6 +80,10 @@ class IndexJob(models.Model):
     # A running job refreshes this; a redelivered message only takes over a stale job.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # What a running job is doing; empty until it starts.
+    stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    # The git commit the job indexed (git repositories only).
+    commit = models.CharField(max_length=64, blank=True)
     files_total = models.PositiveIntegerField(default=0)
     files_done = models.PositiveIntegerField(default=0)
     files_indexed = models.PositiveIntegerField(default=0)

@@ -7,17 +7,31 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from search import search_cache
+from search.clients.git import (
+    GitBranchNotFound,
+    GitError,
+    GitRemote,
+    GitUnavailable,
+    SyncResult,
+    check_branch_name,
+    local_remote,
+    parse_remote,
+    resolve_branch,
+    sync_checkout,
+)
 from search.exceptions import RepositoryInvalid, RepositoryNotFound
 from search.ingest.archives import ArchiveLimits, extract_archive
 from search.ingest.exceptions import ArchiveRejected
-from search.models import Repository
+from search.models import IndexJob, Repository
 from search.vector_store import get_vector_store, storage_target
 from tenants import audit
 from tenants.accounts.models import AuditAction
@@ -27,6 +41,8 @@ from tenants.tiers import get_tier
 logger = logging.getLogger(__name__)
 
 REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+_Checked = TypeVar("_Checked")
 
 
 def _validate_name(name: str) -> str:
@@ -52,13 +68,16 @@ def _check_repository_quota() -> None:
         )
 
 
-def allowed_local_path(raw_path: str) -> Path:
-    """Resolve a local directory and check it lies under a configured allowed root."""
+def allowed_local_path(raw_path: str, *, field: str = "path") -> Path:
+    """Resolve a local directory and check it lies under a configured allowed root.
+
+    ``field`` names the form or API field a refusal is reported on.
+    """
     if not raw_path or "\x00" in raw_path:
-        raise RepositoryInvalid("Give the absolute path of a directory.", field="path")
+        raise RepositoryInvalid("Give the absolute path of a directory.", field=field)
     path = Path(raw_path)
     if not path.is_absolute():
-        raise RepositoryInvalid(f"{raw_path!r} is not an absolute path.", field="path")
+        raise RepositoryInvalid(f"{raw_path!r} is not an absolute path.", field=field)
     resolved = path.resolve()
     roots: list[Path] = settings.SEARCH["REPOSITORY_ROOTS"]
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
@@ -66,10 +85,10 @@ def allowed_local_path(raw_path: str) -> Path:
         raise RepositoryInvalid(
             f"{raw_path} is outside the allowed roots ({allowed}); ask your operator to add "
             "its parent to REPOSITORY_ALLOWED_ROOTS.",
-            field="path",
+            field=field,
         )
     if not resolved.is_dir():
-        raise RepositoryInvalid(f"{raw_path} is not an existing directory.", field="path")
+        raise RepositoryInvalid(f"{raw_path} is not an existing directory.", field=field)
     return resolved
 
 
@@ -144,6 +163,110 @@ def create_archive_repository(
     return repository
 
 
+def create_git_repository(
+    *,
+    name: str,
+    url: str,
+    branch: str = "",
+    ignore_patterns: str = "",
+    acting_user: Any = None,
+) -> Repository:
+    """Register a git remote; its first index job clones it.
+
+    The URL's form and transport are checked, a file:// URL or path must lie under an allowed
+    root, and the remote must answer with the branch (its default branch when ``branch`` is
+    empty) before anything is stored, so a refused remote leaves no row and no folder. Raise
+    :class:`RepositoryInvalid` (400) on the ``url`` or ``branch`` field with git's reason
+    (credentials masked), or :class:`GitUnavailable` (503) when the worker has no git.
+    """
+    name = _validate_name(name)
+    remote = _checked_remote(url)
+    branch = (branch or "").strip()
+    if branch:
+        _as_field_error(check_branch_name, branch, field="branch")
+    _check_repository_quota()
+    branch = _resolve_branch(remote, branch)
+    checkout = _checkout_dir() / f"git-{name}-{uuid.uuid4().hex[:8]}"
+    with transaction.atomic():
+        repository = Repository.objects.create(
+            name=name,
+            source=Repository.Source.GIT,
+            root_path=str(checkout),
+            remote_url=remote.url,
+            branch=branch,
+            ignore_patterns=ignore_patterns,
+            created_by=acting_user if getattr(acting_user, "pk", None) else None,
+        )
+        _audit_created(repository, acting_user)
+    logger.info(
+        "search.repository.created",
+        extra={"repository_id": repository.pk, "remote": remote.display, "branch": branch},
+    )
+    return repository
+
+
+def sync_git_repository(repository: Repository) -> SyncResult:
+    """Bring a git repository's checkout to the newest commit of its branch.
+
+    Called by the index job before it walks the checkout. The stored URL is checked again
+    (allowed roots may have changed since it was registered). Record the commit on the
+    repository. Raise :class:`RepositoryInvalid` or a :class:`GitError` subclass whose message
+    says what to fix; the checkout is left as it was.
+    """
+    remote = _checked_remote(repository.remote_url)
+    result = sync_checkout(remote, repository.branch, Path(repository.root_path))
+    repository.synced_commit = result.commit
+    repository.synced_at = timezone.now()
+    repository.save(update_fields=["synced_commit", "synced_at"])
+    return result
+
+
+def start_resync(*, repository_id: int, acting_user: Any = None) -> IndexJob:
+    """Queue an index job that fetches a git repository's branch, then re-indexes what changed.
+
+    Raise :class:`RepositoryNotFound` (404), :class:`RepositoryInvalid` (400) for a repository
+    that is not a git remote, or whatever :func:`start_index_job` raises (409, 429).
+    """
+    from search.services.indexing import start_index_job
+
+    repository = get_repository(repository_id)
+    if repository.source != Repository.Source.GIT:
+        raise RepositoryInvalid(
+            f"{repository.name} is a {repository.get_source_display().lower()}, not a git "
+            "remote, so there is nothing to fetch; re-index it instead.",
+            code="repository_not_git",
+        )
+    return start_index_job(repository=repository, acting_user=acting_user)
+
+
+def _checked_remote(url: str) -> GitRemote:
+    remote = _as_field_error(parse_remote, url, field="url")
+    if remote.transport == "file":
+        remote = local_remote(allowed_local_path(remote.local_path or "", field="url"))
+    return remote
+
+
+def _resolve_branch(remote: GitRemote, branch: str) -> str:
+    try:
+        return resolve_branch(remote, branch)
+    except GitBranchNotFound as exc:
+        raise RepositoryInvalid(exc.message, field="branch", code=exc.code) from exc
+    except GitUnavailable:
+        raise
+    except GitError as exc:
+        raise RepositoryInvalid(exc.message, field="url", code=exc.code) from exc
+
+
+def _as_field_error(check: Callable[[str], _Checked], value: str, *, field: str) -> _Checked:
+    """Run a git check; report its refusal on the form or API ``field``."""
+    try:
+        return check(value)
+    except GitUnavailable:
+        raise
+    except GitError as exc:
+        raise RepositoryInvalid(exc.message, field=field, code=exc.code) from exc
+
+
 def _audit_created(repository: Repository, acting_user: Any) -> None:
     audit.record_event(
         AuditAction.REPOSITORY_CREATED,
@@ -178,9 +301,9 @@ def delete_repository(*, repository_id: int, acting_user: Any = None) -> None:
             actor=acting_user,
             detail={"name": repository.name},
         )
-    if repository.source == Repository.Source.ARCHIVE and root.is_relative_to(
-        settings.SEARCH["CHECKOUT_DIR"]
-    ):
+    # Uploads and git checkouts live in folders the portal made; local directories are not ours.
+    is_ours = repository.source in (Repository.Source.ARCHIVE, Repository.Source.GIT)
+    if is_ours and root.is_relative_to(settings.SEARCH["CHECKOUT_DIR"]):
         shutil.rmtree(root, ignore_errors=True)
     logger.info("search.repository.deleted", extra={"repository_id": repository_id})
 

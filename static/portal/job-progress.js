@@ -22,6 +22,13 @@
     set("job-skipped", job.files_skipped);
     set("job-failed", job.files_failed);
     set("job-elapsed", (job.elapsed_seconds || 0).toFixed(1));
+    // Git repositories sync before indexing; show the stage and the commit being indexed.
+    const stage = document.getElementById("job-stage");
+    stage.hidden = job.is_finished || !job.stage;
+    stage.textContent = " · " + job.stage;
+    const commit = document.getElementById("job-commit");
+    commit.hidden = !job.commit;
+    commit.querySelector("code").textContent = (job.commit || "").slice(0, 12);
     const error = document.getElementById("job-error");
     error.hidden = !job.error;
     error.textContent = job.error || "";
