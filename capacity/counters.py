@@ -7,6 +7,7 @@ Layout (``P`` is the ``KEY_PREFIX`` option):
 - ``P:p:<minute>:<role>:<host:pid>``: one process's CPU and memory samples for one minute;
 - ``P:pending``: the set of minute hashes not yet flushed to PostgreSQL;
 - ``P:t:<tenant id>``: cumulative counters for Prometheus, never expired or drained.
+- ``P:once:<name>``: first-use markers with a TTL (one credited click per search shown).
 
 Every write is one pipelined MULTI, so the flush task, which reads and deletes a hash in one
 MULTI as well, sees each increment exactly once. When Redis fails, writes are dropped for a
@@ -45,11 +46,15 @@ USAGE_FIELDS: dict[str, str] = {
     "jobs_failed": "index_jobs_failed",
     "files": "files_indexed",
     "chunks": "chunks_indexed",
+    "zero": "zero_result_searches",
+    "shown": "searches_shown",
+    "clicked": "searches_clicked",
 }
 USAGE_FLOAT_FIELDS: dict[str, str] = {
     "lat_ms": "latency_ms_sum",
     "embed_s": "embed_seconds",
     "index_s": "index_seconds",
+    "rr": "first_click_rr_sum",
 }
 USAGE_GAUGES: dict[str, str] = {"g_vectors": "vectors", "g_stored_bytes": "stored_bytes"}
 COUNTER_FIELDS = (*USAGE_FIELDS.values(), *USAGE_FLOAT_FIELDS.values())
@@ -113,6 +118,22 @@ def _failed(exc: Exception) -> None:
     if not _warned.is_set():
         _warned.set()
         logger.warning("capacity.counters.redis_unavailable", extra={"error": repr(exc)})
+
+
+def claim_once(name: str, *, ttl_seconds: int) -> bool | None:
+    """Mark ``name`` as seen for ``ttl_seconds``; True only for the first claim.
+
+    Return None when Redis is unreachable (the caller drops the measurement). Used to count
+    one click per search shown, however often its links are opened.
+    """
+    if _is_backing_off():
+        return None
+    try:
+        claimed = get_client().set(f"{_prefix()}:once:{name}", 1, nx=True, ex=ttl_seconds)
+    except (RedisError, OSError) as exc:
+        _failed(exc)
+        return None
+    return bool(claimed)
 
 
 def usage_key(minute: int, tenant_id: int) -> str:

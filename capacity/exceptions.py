@@ -24,3 +24,17 @@ class TenantNotFound(PortalError):
 
     code = "tenant_not_found"
     status_code = 404
+
+
+class InvalidRelevanceSet(PortalError):
+    """A relevance set (queries with gold locations) or ranked results that cannot be scored."""
+
+    code = "invalid_relevance_set"
+    status_code = 400
+
+
+class InvalidSearchFeedback(PortalError):
+    """A result click that names no search shown on this site, or a rank it did not show."""
+
+    code = "invalid_search_feedback"
+    status_code = 400

@@ -7,6 +7,7 @@ selectors in :mod:`capacity.selectors` filter a tenant admin's reads by the curr
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Source(models.TextChoices):
@@ -46,6 +47,13 @@ class UsageRollup(models.Model):
     chunks_indexed = models.PositiveBigIntegerField(default=0)
     embed_seconds = models.FloatField(default=0.0)
     index_seconds = models.FloatField(default=0.0)
+    # Online relevance (capacity.search_feedback): successful searches that found nothing,
+    # web searches that showed results, how many of those got a click, and the sum of
+    # 1/rank of each first click.
+    zero_result_searches = models.PositiveBigIntegerField(default=0)
+    searches_shown = models.PositiveBigIntegerField(default=0)
+    searches_clicked = models.PositiveBigIntegerField(default=0)
+    first_click_rr_sum = models.FloatField(default=0.0)
     # Gauges: the last value observed in the bucket; null when none was observed.
     vectors = models.PositiveBigIntegerField(null=True, blank=True)
     stored_bytes = models.PositiveBigIntegerField(null=True, blank=True)
@@ -92,3 +100,32 @@ class ProcessRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}:{self.instance} {self.resolution} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class EvaluationRun(models.Model):
+    """One offline relevance run of this deployment's search stack (``evaluate_search``).
+
+    Platform-wide: it measures the ranking code and embedding model on a fixed benchmark
+    corpus, not any tenant's repositories, and dashboards must say so next to the figures.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # A label of the benchmark corpus (e.g. "eval/dev"), never a tenant repository.
+    corpus = models.CharField(max_length=200)
+    mode = models.CharField(max_length=20)
+    embedding_model = models.CharField(max_length=100)
+    k = models.PositiveSmallIntegerField(default=10)
+    query_count = models.PositiveIntegerField()
+    chunks = models.PositiveIntegerField(null=True, blank=True)
+    # {"n", "mrr", "recall_at_1", "recall_at_k", "ndcg"} (capacity.relevance_scoring).
+    metrics = models.JSONField(default=dict)
+    # Query type or language -> the same shape as ``metrics``.
+    metrics_by_type = models.JSONField(default=dict)
+    metrics_by_language = models.JSONField(default=dict)
+    command = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corpus", "mode", "created_at"], name="eval_corpus_mode")]
+
+    def __str__(self) -> str:
+        return f"{self.corpus} {self.mode} {self.created_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from capacity import views
+from capacity import api, views
 
 tenant_urlpatterns = (
     [
@@ -11,6 +11,17 @@ tenant_urlpatterns = (
             "manage/performance/data.json",
             views.tenant_performance_data,
             name="performance-data",
+        ),
+        path(
+            "manage/performance/relevance.json",
+            views.tenant_relevance_data,
+            name="relevance-data",
+        ),
+        path("search/click/", views.search_click, name="search-click"),
+        path(
+            "api/v1/search/feedback/",
+            api.SearchFeedbackView.as_view(),
+            name="api-search-feedback",
         ),
         path("manage/capacity/", views.tenant_plan, name="plan"),
         path("manage/capacity/plan.csv", views.tenant_plan_csv, name="plan-csv"),
@@ -27,6 +38,11 @@ operator_urlpatterns = (
             "operator/performance/data.json",
             views.operator_performance_data,
             name="performance-data",
+        ),
+        path(
+            "operator/performance/relevance.json",
+            views.operator_relevance_data,
+            name="relevance-data",
         ),
         path("operator/capacity/", views.operator_plan, name="plan"),
         path("operator/capacity/plan.csv", views.operator_plan_csv, name="plan-csv"),

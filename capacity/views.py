@@ -9,6 +9,7 @@ import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from billing.reports import top_recommendations
@@ -16,9 +17,12 @@ from capacity.access import for_operators, for_tenant_admins
 from capacity.conf import capacity_setting
 from capacity.forms import plan_inputs_from
 from capacity.prometheus import CONTENT_TYPE, render_metrics
+from capacity.relevance_dashboard import relevance_panel
 from capacity.reports import build_capacity_report, choose_history, default_inputs, report_as_dict
-from capacity.selectors import WINDOWS, Scope, chart_data
+from capacity.search_feedback import record_click
+from capacity.selectors import WINDOWS, Scope, chart_data, tenant_scope
 from portal.exceptions import PortalError
+from tenants.accounts.permissions import is_tenant_member
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,33 @@ def _performance_data(request: HttpRequest, scope: Scope) -> HttpResponse:
     except PortalError as exc:
         return _error(request, exc, as_json=True)
     return JsonResponse(data)
+
+
+def _relevance_data(request: HttpRequest, scope: Scope) -> HttpResponse:
+    return JsonResponse(relevance_panel(scope))
+
+
+@require_POST
+def search_click(request: HttpRequest) -> HttpResponse:
+    """Beacon from the search page: the rank of the result a member opened (204, no body).
+
+    Form fields ``token`` (issued with the results) and ``rank`` (1-based); the CSRF token
+    travels as ``csrfmiddlewaretoken`` because ``navigator.sendBeacon`` cannot set headers.
+    """
+    if not is_tenant_member(request.user):
+        return JsonResponse(
+            {"detail": "Sign in as a member of this tenant to record clicks.", "code": "forbidden"},
+            status=403,
+        )
+    try:
+        record_click(
+            tenant_scope().tenant.pk,  # type: ignore[union-attr]
+            token=request.POST.get("token", ""),
+            rank=request.POST.get("rank"),
+        )
+    except PortalError as exc:
+        return _error(request, exc, as_json=True)
+    return HttpResponse(status=204)
 
 
 def _plan(request: HttpRequest, scope: Scope, *, is_operator: bool) -> HttpResponse:
@@ -134,6 +165,7 @@ def _forecast_data(request: HttpRequest, scope: Scope) -> HttpResponse:
 
 tenant_performance = for_tenant_admins(_performance, is_operator=False)
 tenant_performance_data = for_tenant_admins(_performance_data)
+tenant_relevance_data = for_tenant_admins(_relevance_data)
 tenant_plan = for_tenant_admins(_plan, is_operator=False)
 tenant_plan_csv = for_tenant_admins(_plan_export, fmt="csv")
 tenant_plan_json = for_tenant_admins(_plan_export, fmt="json")
@@ -141,6 +173,7 @@ tenant_forecast_data = for_tenant_admins(_forecast_data)
 
 operator_performance = for_operators(_performance, is_operator=True)
 operator_performance_data = for_operators(_performance_data)
+operator_relevance_data = for_operators(_relevance_data)
 operator_plan = for_operators(_plan, is_operator=True)
 operator_plan_csv = for_operators(_plan_export, fmt="csv")
 operator_plan_json = for_operators(_plan_export, fmt="json")

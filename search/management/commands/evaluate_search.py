@@ -1,4 +1,9 @@
-"""Measure ranking quality on a relevance set (see docs/benchmarks.md for figures)."""
+"""Measure ranking quality on a relevance set (see docs/benchmarks.md for figures).
+
+When the queries carry gold locations, each mode's results are scored (MRR@k, Recall@1,
+Recall@k, nDCG@k, as the shared scorer defines them) and, unless ``--no-record`` is given,
+stored as an evaluation run that tenant dashboards show under "Offline relevance".
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from capacity.evaluation_runs import record_evaluation_run
+from capacity.exceptions import InvalidRelevanceSet
+from capacity.relevance_scoring import GoldQuery, RunScores, gold_queries, score_run
 from search.clients.vectorstore import EdgeVectorStore
 from search.embeddings import get_cached_embedder
 from search.evaluation import EVAL_TARGET, build_index, corpus_chunks, rank_queries, read_queries
@@ -22,7 +30,9 @@ class Command(BaseCommand):
     help = (
         "Index a corpus into a throwaway vector store and write ranked results per query in "
         "the relevance set's format. Example: manage.py evaluate_search --corpus "
-        "../shared/eval/dev/corpus --queries ../shared/eval/dev/queries.jsonl --out /tmp/r.jsonl"
+        "../shared/eval/dev/corpus --queries ../shared/eval/dev/queries.jsonl --out /tmp/r.jsonl. "
+        "Queries with gold locations are scored, and each mode's run is recorded for the "
+        "dashboards unless --no-record is given."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -41,6 +51,16 @@ class Command(BaseCommand):
             type=Path,
             help="Keep the throwaway index here and reuse it on the next run.",
         )
+        parser.add_argument(
+            "--no-record",
+            dest="record",
+            action="store_false",
+            help="Score the run but do not store it (by default a scored run is stored).",
+        )
+        parser.add_argument(
+            "--corpus-name",
+            help="Label of the corpus on dashboards (default: its last two folder names).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         corpus: Path = options["corpus"].resolve()
@@ -48,6 +68,11 @@ class Command(BaseCommand):
             raise CommandError(f"--corpus {corpus} is not a directory.")
         if not options["queries"].is_file():
             raise CommandError(f"--queries {options['queries']} is not a file.")
+        if options["k"] < 1:
+            raise CommandError(f"--k must be at least 1, got {options['k']}.")
+        # Read and check the gold locations first, so a bad file fails before indexing.
+        queries = list(read_queries(options["queries"]))
+        gold = self._gold(queries)
         embedder = get_cached_embedder(
             settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
         )
@@ -57,10 +82,10 @@ class Command(BaseCommand):
             store = EdgeVectorStore(index_dir)
             try:
                 self._ensure_index(store, embedder, corpus)
-                queries = list(read_queries(options["queries"]))
                 modes = MODES if options["mode"] == "all" else (options["mode"],)
                 for mode in modes:
                     out = self._out_path(options["out"], mode, options["mode"] == "all")
+                    ranked: dict[str, list[dict[str, Any]]] = {}
                     with out.open("w", encoding="utf-8") as handle:
                         for line in rank_queries(
                             tqdm(queries, desc=mode, file=self.stderr),
@@ -70,7 +95,13 @@ class Command(BaseCommand):
                             k=options["k"],
                         ):
                             handle.write(json.dumps(line) + "\n")
+                            ranked[line["id"]] = line["results"]
                     self.stdout.write(f"{mode}: {len(queries)} queries -> {out}")
+                    if gold:
+                        scores = score_run(gold, ranked, k=options["k"])
+                        self._report(mode, scores)
+                        if options["record"]:
+                            self._record(options, corpus, mode, scores, store.count(EVAL_TARGET))
             finally:
                 store.close()
 
@@ -86,6 +117,45 @@ class Command(BaseCommand):
             f"Indexed {summary.files} files, {summary.chunks} chunks "
             f"({summary.chunks / max(summary.embed_seconds, 1e-9):.1f} chunks/s embedding)."
         )
+
+    @staticmethod
+    def _gold(queries: list[dict[str, Any]]) -> list[GoldQuery]:
+        try:
+            return gold_queries(queries)
+        except InvalidRelevanceSet as exc:
+            raise CommandError(f"--queries: {exc.message}") from exc
+
+    def _report(self, mode: str, scores: RunScores) -> None:
+        k = scores.k
+        self.stdout.write(
+            f"{'group':<18}{'n':>6}{f'MRR@{k}':>10}{'R@1':>10}{f'R@{k}':>10}{f'nDCG@{k}':>10}"
+        )
+        groups = {
+            f"{mode} overall": scores.overall,
+            **{f"type={name}": m for name, m in scores.by_type.items()},
+            **{f"lang={name}": m for name, m in scores.by_language.items()},
+        }
+        for name, m in groups.items():
+            self.stdout.write(
+                f"{name:<18}{m['n']:>6}{m['mrr']:>10.4f}{m['recall_at_1']:>10.4f}"
+                f"{m['recall_at_k']:>10.4f}{m['ndcg']:>10.4f}"
+            )
+
+    def _record(
+        self, options: dict[str, Any], corpus: Path, mode: str, scores: RunScores, chunks: int
+    ) -> None:
+        run = record_evaluation_run(
+            corpus=options["corpus_name"] or "/".join(corpus.parts[-2:]),
+            mode=mode,
+            embedding_model=str(settings.SEARCH["EMBEDDING_MODEL"]),
+            scores=scores,
+            command=(
+                f"manage.py evaluate_search --corpus {corpus} --queries "
+                f"{options['queries'].resolve()} --mode {mode} --k {scores.k}"
+            ),
+            chunks=chunks,
+        )
+        self.stdout.write(f"{mode}: recorded evaluation run {run.pk} ({run.corpus}).")
 
     @staticmethod
     def _out_path(out: Path, mode: str, all_modes: bool) -> Path:
