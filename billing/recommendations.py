@@ -37,12 +37,18 @@ MIN_RESERVED_SPAN = timedelta(days=7)
 STALE_AFTER = timedelta(days=90)
 # Headroom for load never observed, on top of the observed p95-to-p99 spread.
 UNSEEN_LOAD_MARGIN = 0.10
+# A saving below one unit of the price book's currency a month is not worth anyone's time to
+# act on; showing it as "saves ~0.00" only buries the advice that matters.
+MIN_MONTHLY_SAVING = Decimal("1.00")
 
 RIGHTSIZING = "rightsizing"
 RESERVED = "reserved"
 SPOT_INDEXING = "spot_indexing"
 INT8 = "int8_quantization"
 STALE_REPOSITORIES = "stale_repositories"
+# Kinds that are about risk rather than money, shown whatever they save: a stale repository
+# answers searches with code that may no longer exist.
+RISK_KINDS = frozenset({STALE_REPOSITORIES})
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,8 @@ def recommendations(
     source: str = Source.MEASURED,
     now: datetime | None = None,
 ) -> list[Recommendation]:
-    """Return the scope's recommendations, largest saving first.
+    """Return the scope's recommendations, largest saving first, leaving out those that
+    save less than ``MIN_MONTHLY_SAVING`` unless they are about risk (``RISK_KINDS``).
 
     Usage-based kinds read hourly rollups of ``source`` over the last 30 days; quantization
     and stale repositories read the tenant's real repositories, so they are only produced
@@ -272,4 +279,10 @@ def recommendations(
         if source == Source.MEASURED:
             found.append(int8_quantization(tenant, tenant_storage(tenant).vectors, prices))
             found.append(stale_repositories(tenant, prices, now=now))
-    return sorted((r for r in found if r is not None), key=lambda r: r.monthly_saving, reverse=True)
+    kept = [r for r in found if r is not None and is_worth_showing(r)]
+    return sorted(kept, key=lambda r: r.monthly_saving, reverse=True)
+
+
+def is_worth_showing(recommendation: Recommendation) -> bool:
+    """Return True when the saving reaches ``MIN_MONTHLY_SAVING`` or the kind is about risk."""
+    return recommendation.kind in RISK_KINDS or recommendation.monthly_saving >= MIN_MONTHLY_SAVING

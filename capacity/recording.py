@@ -37,6 +37,10 @@ RESPONSE_ENVELOPE_BYTES = 200
 _process_lock = threading.Lock()
 _process_state: dict[str, Any] = {"role": "web", "last_cpu": None, "last_at": 0.0}
 
+# (tenant id, job id) -> (files, chunks) of a running job already counted by this process.
+_progress_lock = threading.Lock()
+_job_progress: dict[tuple[int, int], tuple[int, int]] = {}
+
 
 def set_process_role(role: str) -> None:
     """Mark this process as a ``web`` or ``worker`` process for its CPU and memory samples."""
@@ -72,6 +76,8 @@ def record_search(
         level = cache_level if cache_level in ("l1", "l2") else "miss"
         increments[level] = 1
         increments["res"] = result_count
+        if result_count == 0:
+            increments["zero"] = 1
         increments["bytes"] = response_bytes
     written = counters.write_usage(
         tenant_id, at, increments=increments, float_increments={"lat_ms": took_ms}
@@ -92,7 +98,11 @@ def record_index_job(
     stored_bytes: int | None,
     at: datetime | None = None,
 ) -> bool:
-    """Count one finished index job and record the tenant's vector and storage gauges."""
+    """Count one finished index job and record the tenant's vector and storage gauges.
+
+    ``files`` and ``chunks`` are the job's work not already counted by
+    :func:`record_index_progress` while it ran.
+    """
     at = at or timezone.now()
     gauges = {}
     if vectors is not None:
@@ -113,6 +123,38 @@ def record_index_job(
     )
     sample_process(at=at)
     return written
+
+
+def record_index_progress(job: Any, *, at: datetime | None = None) -> bool:
+    """Count the files and chunks a running index job indexed since it was last counted.
+
+    Called whenever the job saves its progress, so throughput lands in the minutes the work
+    happened. The first call for a job in this process only notes its totals: a resumed job's
+    earlier work was counted by the run that did it. The finished-job record adds whatever
+    is left, so a job's counted chunks add up to its ``chunks_indexed``. Return False when
+    nothing was written (first call, no new work, current schema is public, Redis down).
+    """
+    tenant_id = _tenant_id()
+    if tenant_id is None:
+        return False
+    totals = (int(job.files_indexed), int(job.chunks_indexed))
+    with _progress_lock:
+        counted = _job_progress.setdefault((tenant_id, job.pk), totals)
+        _job_progress[(tenant_id, job.pk)] = totals
+    files, chunks = totals[0] - counted[0], totals[1] - counted[1]
+    if files <= 0 and chunks <= 0:
+        return False
+    return counters.write_usage(
+        tenant_id, at or timezone.now(), increments={"files": files, "chunks": chunks}
+    )
+
+
+def _take_counted_progress(tenant_id: int | None, job_id: Any) -> tuple[int, int] | None:
+    """Forget a job's progress counted so far and return it (None when never counted)."""
+    if tenant_id is None:
+        return None
+    with _progress_lock:
+        return _job_progress.pop((tenant_id, job_id), None)
 
 
 def record_storage(tenant_id: int, *, vectors: int, stored_bytes: int, at: datetime) -> bool:
@@ -201,27 +243,32 @@ def measured_search(func: F) -> F:
 
 
 def measured_index_job(func: F) -> F:
-    """Decorate ``run_index_job``: record files, chunks, embedding and elapsed seconds."""
+    """Decorate ``run_index_job(job_id, ...)``: record the finished job, its embedding and
+    elapsed seconds, and the files and chunks not yet counted by its progress records."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        job = func(*args, **kwargs)
         tenant_id = _tenant_id()
+        job_id = kwargs["job_id"] if "job_id" in kwargs else (args[0] if args else None)
+        try:
+            job = func(*args, **kwargs)
+        finally:
+            counted = _take_counted_progress(tenant_id, job_id)
         if job is not None and tenant_id is not None:
-            _safely(_record_finished_job, tenant_id, job)
+            _safely(_record_finished_job, tenant_id, job, counted=counted or (0, 0))
         return job
 
     return wrapper  # type: ignore[return-value]
 
 
-def _record_finished_job(tenant_id: int, job: Any) -> None:
+def _record_finished_job(tenant_id: int, job: Any, *, counted: tuple[int, int]) -> None:
     from capacity.storage import current_tenant_storage
 
     storage = current_tenant_storage()
     record_index_job(
         tenant_id,
-        files=job.files_indexed,
-        chunks=job.chunks_indexed,
+        files=max(0, job.files_indexed - counted[0]),
+        chunks=max(0, job.chunks_indexed - counted[1]),
         embed_seconds=float(job.embed_seconds),
         elapsed_seconds=float(job.elapsed_seconds or 0.0),
         is_failed=job.status == "failed",

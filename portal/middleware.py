@@ -1,14 +1,18 @@
-"""Middleware that binds the log context for each request."""
+"""Middleware that binds the log context for each request and routes hosts to tenants."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import remove_www
 
 from portal import logging as log_context
+from portal.unknown_host import unknown_host_page
 
 
 class RequestContextMiddleware:
@@ -58,3 +62,24 @@ class ProbeMiddleware:
 
             return health.health(request) if request.path == "/health" else health.ready(request)
         return self.get_response(request)
+
+
+class TenantHostMiddleware(TenantMainMiddleware):
+    """django-tenants' routing by host, with hosts compared case-insensitively.
+
+    Host names are case-insensitive (RFC 4343) but domain rows are matched exactly, so the
+    host is lower-cased before the lookup (signup stores domains in lower case). A host that
+    belongs to no tenant gets a friendly 404 page, also under DEBUG.
+    """
+
+    @staticmethod
+    def hostname_from_request(request: HttpRequest) -> str:
+        return str(remove_www(request.get_host().split(":")[0].lower()))
+
+    def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse | None:
+        if request.path.startswith(settings.STATIC_URL):
+            # The unknown-host page links its stylesheet on the same host: let the static
+            # files middleware further down serve it from the public site.
+            self.setup_url_routing(request, force_public=True)
+            return None
+        return unknown_host_page(request, hostname)

@@ -65,3 +65,6 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
 ]
+
+# JSON for unknown /api/ paths (e.g. a non-numeric id), Django's page elsewhere.
+handler404 = "portal.not_found.not_found"

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from search.exceptions import QueryInvalid
+from search.ingest.languages import CODE_LANGUAGES, TEXT
 
 FILTER_KEYS = ("repo", "path", "-path", "lang", "sym")
 LANGUAGE_ALIASES = {
@@ -24,6 +25,8 @@ LANGUAGE_ALIASES = {
     "rb": "ruby",
     "cc": "cpp",
 }
+# What ``lang:`` can match: the language names the indexer stores on chunks.
+KNOWN_LANGUAGES = frozenset(CODE_LANGUAGES | {TEXT})
 IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*(?:[.:]{1,2}[A-Za-z_$][\w$]*)*$")
 MAX_QUERY_CHARS = 500
 
@@ -117,6 +120,23 @@ def _add_filter(parsed: ParsedQuery, key: str, value: str) -> None:
     elif key == "-path":
         parsed.exclude_paths.append(value)
     elif key == "lang":
-        parsed.languages.append(LANGUAGE_ALIASES.get(value.lower(), value.lower()))
+        parsed.languages.append(_language(value))
     elif key == "sym":
         parsed.symbols.append(value)
+
+
+def _language(value: str) -> str:
+    """Return the stored language name for ``value``; refuse names no chunk can carry.
+
+    An unknown language would filter out every result, which looks like an empty index.
+    """
+    language = LANGUAGE_ALIASES.get(value.lower(), value.lower())
+    if language in KNOWN_LANGUAGES:
+        return language
+    known = ", ".join(sorted(KNOWN_LANGUAGES))
+    aliases = ", ".join(f"{alias}={name}" for alias, name in sorted(LANGUAGE_ALIASES.items()))
+    raise QueryInvalid(
+        f"Unknown language {value!r} in lang:{value}. Use one of: {known} "
+        f"(short forms: {aliases}).",
+        field="q",
+    )

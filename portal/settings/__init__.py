@@ -127,7 +127,7 @@ MIDDLEWARE = [
     "portal.middleware.RequestContextMiddleware",
     "portal.security.ClientAddressMiddleware",
     "portal.security.RequestSizeLimitMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "portal.middleware.TenantHostMiddleware",
     "portal.middleware.TenantLogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.security.ContentSecurityPolicyMiddleware",

@@ -15,11 +15,11 @@
     const out = [];
     for (const [source, series] of Object.entries(data.series)) {
       const style = sourceStyle[source] || { label: source, dash: "solid" };
-      for (const [field, name] of fields) {
+      for (const [field, name, axis] of fields) {
         out.push({
           // Markers keep isolated minutes visible: a quiet tenant's series is mostly gaps.
           x: series.t, y: series[field], mode: "lines+markers", marker: { size: 4 },
-          connectgaps: false,
+          connectgaps: false, yaxis: axis || "y",
           name: name + " · " + style.label, line: { dash: style.dash },
         });
       }
@@ -27,13 +27,20 @@
     return out;
   }
 
-  function draw(id, title, data, fields, yTitle) {
+  // y2Axis: a second y axis on the right for fields marked "y2", for quantities whose units
+  // and magnitudes differ (a vector count next to a byte count would flatten one of them).
+  function draw(id, title, data, fields, yTitle, y2Axis) {
     const element = document.getElementById(id);
     if (!element) { return; }
-    Plotly.react(element, traces(data, fields), {
-      title: { text: title }, margin: { t: 40, r: 10, l: 60, b: 40 },
+    const layout = {
+      title: { text: title }, margin: { t: 40, r: y2Axis ? 70 : 10, l: 60, b: 40 },
       yaxis: { title: { text: yTitle }, rangemode: "tozero" }, legend: { orientation: "h" },
-    }, { displaylogo: false, responsive: true });
+    };
+    if (y2Axis) {
+      layout.yaxis2 = Object.assign(
+        { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false }, y2Axis);
+    }
+    Plotly.react(element, traces(data, fields), layout, { displaylogo: false, responsive: true });
   }
 
   function drawProcesses(data) {
@@ -49,7 +56,8 @@
         { x: t, y: values[field], mode: "lines+markers", marker: { size: 4 }, name: role }));
       Plotly.react(element, lines, {
         title: { text: title }, margin: { t: 40, r: 10, l: 60, b: 40 },
-        yaxis: { title: { text: unit }, rangemode: "tozero", exponentformat: "SI" },
+        yaxis: Object.assign({ title: { text: unit }, rangemode: "tozero", exponentformat: "SI" },
+          unit === "bytes" ? { ticksuffix: "B" } : {}),
         legend: { orientation: "h" },
       }, { displaylogo: false, responsive: true });
     }
@@ -63,7 +71,8 @@
     draw("chart-cache", "Cache hit ratio (L1 + L2)", data, [["cache_hit_ratio", "hits"]], "share");
     draw("chart-indexing", "Indexing throughput", data, [["chunks_per_minute", "chunks/min"]], "chunks/min");
     draw("chart-vectors", "Vectors and storage", data,
-      [["vectors", "vectors"], ["stored_bytes", "stored bytes"]], "count / bytes");
+      [["vectors", "vectors"], ["stored_bytes", "stored bytes", "y2"]], "vectors (count)",
+      { title: { text: "stored (bytes)" }, exponentformat: "SI", ticksuffix: "B" });
     drawProcesses(data);
   }
 

@@ -50,6 +50,12 @@ def _kinds(fixture):
     return {r.kind for r in _recommendations(fixture)}
 
 
+@pytest.fixture
+def any_saving(monkeypatch):
+    """Show recommendations however small their saving: these tests are about evidence."""
+    monkeypatch.setattr(recs, "MIN_MONTHLY_SAVING", Decimal(0))
+
+
 def test_showback_prices_measured_usage_with_the_price_book_version(acme):
     _hours(acme.tenant, 10, searches=360, vectors=1_000_000)
     prices = current_price_book()
@@ -68,7 +74,9 @@ def test_showback_prices_measured_usage_with_the_price_book_version(acme):
     assert {line.price_book_version for line in lines.values()} == {prices.version}
 
 
-def test_int8_is_recommended_only_for_a_tenant_with_float32_vectors(acme_indexed, globex):
+def test_int8_is_recommended_only_for_a_tenant_with_float32_vectors(
+    acme_indexed, globex, any_saving
+):
     from capacity.storage import tenant_storage
 
     vectors = tenant_storage(acme_indexed.tenant).vectors
@@ -89,7 +97,7 @@ def test_stale_repositories_are_recommended_only_when_old(acme_indexed):
     assert "sample" in rec.evidence
 
 
-def test_spot_indexing_needs_indexing_in_the_period(globex):
+def test_spot_indexing_needs_indexing_in_the_period(globex, any_saving):
     assert recs.SPOT_INDEXING not in _kinds(globex)
     _hours(globex.tenant, 3, chunks=5000, jobs=1)
     assert recs.SPOT_INDEXING in _kinds(globex)
@@ -110,7 +118,7 @@ def test_rightsizing_is_not_recommended_when_usage_needs_the_request(globex):
     assert recs.RIGHTSIZING not in _kinds(globex)
 
 
-def test_reserved_capacity_needs_a_week_of_high_uptime(globex):
+def test_reserved_capacity_needs_a_week_of_high_uptime(globex, any_saving):
     _hours(globex.tenant, 9 * 24, searches=5, every=10)
     assert recs.RESERVED not in _kinds(globex)  # active 10% of hours
     UsageRollup.objects.filter(tenant=globex.tenant).update(search_requests=5)

@@ -35,7 +35,7 @@ def test_relative_and_missing_paths_are_rejected(acme, sources_root):
 def test_path_and_archive_together_or_neither_is_rejected(acme):
     response = acme.api().post("/api/v1/repositories/", {"name": "x"}, format="json")
     assert response.status_code == 400
-    assert "either 'path'" in str(response.json())
+    assert "Give exactly one source: 'path'" in str(response.json())
 
 
 def test_member_cannot_add_repository(acme, django_capture_on_commit_callbacks):
