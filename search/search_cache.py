@@ -9,11 +9,13 @@ is unreachable, search still answers uncached and one warning is logged.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import threading
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
 from typing import Any
 
 from django.core.cache import cache
@@ -24,6 +26,14 @@ logger = logging.getLogger(__name__)
 L1_MAX_ENTRIES = 512
 L2_TTL_SECONDS = 600
 VERSION_TTL_SECONDS = 30 * 24 * 3600
+# How long a process trusts its last reading of a tenant's index version before asking Redis
+# again. Without it an in-process (L1) hit still waits for a Redis round trip, which is most of
+# its cost. A re-index finished by this process is seen at once (the bump updates the memo);
+# one finished by another process is seen within this many seconds.
+VERSION_MEMO_SECONDS = 1.0
+# Popularity counts are added up in-process and written to Redis in one pipeline at most this
+# often, so a cached answer costs no Redis round trip at all.
+POPULARITY_FLUSH_SECONDS = 2.0
 
 
 class LRUCache:
@@ -56,7 +66,32 @@ class LRUCache:
         return len(self._data)
 
 
+class VersionMemo:
+    """The last index version read per tenant, trusted for ``VERSION_MEMO_SECONDS``."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._versions: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_key: str) -> int | None:
+        with self._lock:
+            entry = self._versions.get(tenant_key)
+        if entry is None or time.monotonic() - entry[1] > self.max_age:
+            return None
+        return entry[0]
+
+    def set(self, tenant_key: str, version: int) -> None:
+        with self._lock:
+            self._versions[tenant_key] = (version, time.monotonic())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._versions.clear()
+
+
 _l1 = LRUCache(L1_MAX_ENTRIES)
+_versions = VersionMemo(VERSION_MEMO_SECONDS)
 _redis_warned = threading.Event()
 
 
@@ -73,23 +108,32 @@ def _version_key(tenant_key: str) -> str:
     return f"search:version:{tenant_key}"
 
 
-def index_version(tenant_key: str) -> int:
+def index_version(tenant_key: str, *, fresh: bool = False) -> int:
+    """The tenant's index version; ``fresh`` skips this process's short-lived memo."""
+    if not fresh:
+        remembered = _versions.get(tenant_key)
+        if remembered is not None:
+            return remembered
     try:
-        version = cache.get(_version_key(tenant_key))
+        version = int(cache.get(_version_key(tenant_key)) or 0)
     except (RedisError, OSError) as exc:
+        # Not remembered: the next request asks Redis again and sees it recover at once.
         _redis_failed("search.cache.redis_unavailable", exc)
         return 0
-    return int(version or 0)
+    _versions.set(tenant_key, version)
+    return version
 
 
 def bump_index_version(tenant_key: str) -> None:
     """Make every cached response of the tenant stale (after a re-index or deletion)."""
     key = _version_key(tenant_key)
     try:
-        if not cache.add(key, 1, timeout=VERSION_TTL_SECONDS):
-            cache.incr(key)
+        version = 1 if cache.add(key, 1, timeout=VERSION_TTL_SECONDS) else int(cache.incr(key))
     except (RedisError, OSError) as exc:
         _redis_failed("search.cache.redis_unavailable", exc)
+        _versions.clear()
+    else:
+        _versions.set(tenant_key, version)
     _l1.clear()
 
 
@@ -125,7 +169,10 @@ def set_response(key: str, value: Any) -> None:
 
 
 def clear_local() -> None:
+    """Forget everything this process holds: L1 entries, version memo, unsent counts."""
     _l1.clear()
+    _versions.clear()
+    _popularity.discard()
 
 
 POPULAR_TTL_SECONDS = 7 * 24 * 3600
@@ -135,20 +182,59 @@ def _popular_key(tenant_key: str) -> str:
     return f"search:popular:{tenant_key}"
 
 
+class PopularityBuffer:
+    """Query counts waiting to be added to the tenants' popularity rankings in Redis."""
+
+    def __init__(self, flush_seconds: float) -> None:
+        self.flush_seconds = flush_seconds
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._flushed_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, tenant_key: str, query: str) -> None:
+        with self._lock:
+            self._counts[(tenant_key, query)] += 1
+            due = time.monotonic() - self._flushed_at >= self.flush_seconds
+        if due:
+            self.flush()
+
+    def flush(self, *, quiet: bool = False) -> None:
+        """Write the waiting counts; ``quiet`` (at interpreter exit) drops them on failure."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+            self._flushed_at = time.monotonic()
+        if not counts:
+            return
+        try:
+            client = cache._cache.get_client(write=True)
+            pipe = client.pipeline(transaction=False)
+            for (tenant_key, query), count in counts.items():
+                pipe.zincrby(cache.make_key(_popular_key(tenant_key)), count, query)
+            for tenant_key in {tenant_key for tenant_key, _ in counts}:
+                pipe.expire(cache.make_key(_popular_key(tenant_key)), POPULAR_TTL_SECONDS)
+            pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Popularity only steers cache warming; losing a few seconds of counts is harmless.
+            if not quiet:
+                _redis_failed("search.cache.redis_unavailable", exc)
+
+    def discard(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+_popularity = PopularityBuffer(POPULARITY_FLUSH_SECONDS)
+atexit.register(_popularity.flush, quiet=True)
+
+
 def count_query(tenant_key: str, query: str) -> None:
     """Count one use of a query in the tenant's popularity ranking (cached answers too)."""
-    try:
-        client = cache._cache.get_client(write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.zincrby(cache.make_key(_popular_key(tenant_key)), 1, query)
-        pipe.expire(cache.make_key(_popular_key(tenant_key)), POPULAR_TTL_SECONDS)
-        pipe.execute()
-    except (RedisError, OSError) as exc:
-        _redis_failed("search.cache.redis_unavailable", exc)
+    _popularity.add(tenant_key, query)
 
 
 def top_queries(tenant_key: str, limit: int) -> list[str]:
     """The tenant's most used queries of the last week (Redis), most used first."""
+    _popularity.flush()
     try:
         client = cache._cache.get_client()
         rows = client.zrevrange(cache.make_key(_popular_key(tenant_key)), 0, limit - 1)

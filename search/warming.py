@@ -57,7 +57,7 @@ def warm_tenant_cache(tenant_key: str) -> int:
     from portal.exceptions import PortalError
     from search.services.querying import search_code
 
-    version = search_cache.index_version(tenant_key)
+    version = search_cache.index_version(tenant_key, fresh=True)
     try:
         if cache.get(_warmed_key(tenant_key)) == version:
             return 0
