@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.chunk_heads import embed_chunks
 from search.clients.vectorstore.base import (
     ChunkPoint,
     SearchFilter,
@@ -23,7 +24,7 @@ from search.clients.vectorstore.base import (
     StorageTarget,
     VectorStore,
 )
-from search.embeddings import Embedder, document_text
+from search.embeddings import Embedder
 from search.exceptions import QueryInvalid
 from search.ingest.chunking import Chunk, chunk_source
 from search.ingest.decoding import load_source
@@ -74,12 +75,7 @@ def build_index(
     for start in range(0, len(chunks), EMBED_BATCH):
         batch = chunks[start : start + EMBED_BATCH]
         began = time.perf_counter()
-        vectors = embedder.embed_documents(
-            [
-                document_text(path=c.path, context=c.context, symbol=c.symbol, text=c.text)
-                for c in batch
-            ]
-        )
+        vectors, heads = embed_chunks(embedder, batch)
         embed_seconds += time.perf_counter() - began
         store.upsert(
             EVAL_TARGET,
@@ -90,6 +86,7 @@ def build_index(
                     sparse=document_sparse_vector(
                         " ".join((c.path, c.symbol, c.signature, c.text))
                     ),
+                    head=[float(x) for x in head],
                     payload={
                         "repository_id": EVAL_REPOSITORY_ID,
                         "path": c.path,
@@ -102,7 +99,7 @@ def build_index(
                         "text": c.text,
                     },
                 )
-                for c, vector in zip(batch, vectors, strict=True)
+                for c, vector, head in zip(batch, vectors, heads, strict=True)
             ],
         )
         if on_batch is not None:

@@ -1,9 +1,10 @@
-"""Fuse dense and sparse candidates into one ranking, with boosts for exact matches.
+"""Fuse dense, head and sparse candidates into one ranking, with boosts for exact matches.
 
 Dense similarity and BM25 scores live on different scales, so each list is min-max normalised
 before a weighted sum. Plain reciprocal-rank fusion loses to dense alone on natural-language
-queries in our measurements (docs/benchmarks.md); a weighted sum keeps dense in the lead while
-sparse lifts exact identifiers and error strings.
+queries in our measurements (docs/benchmarks.md); a weighted sum keeps the embeddings in the
+lead while sparse lifts exact identifiers and error strings. The head list ranks chunks by how
+close their name and signature alone are to the query (:mod:`search.chunk_heads`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from search.clients.vectorstore.base import SearchHit
 from search.query_language import ParsedQuery
 from search.sparse import QUERY_STOPWORDS, tokenize_code
 
-DENSE_WEIGHT = 0.7
+# Weights when the head list is present, from a coarse global grid on the shared relevance set
+# (each of dense/sparse/head in steps of 0.1; docs/benchmarks.md): the two embeddings together
+# keep 0.7, as dense alone had before heads existed.
+DENSE_WEIGHT = 0.3
 SPARSE_WEIGHT = 0.3
+HEAD_WEIGHT = 0.4
+# Weights for points stored before head vectors existed (no head list at all).
+DENSE_ONLY_WEIGHT = 0.7
+SPARSE_WITHOUT_HEAD_WEIGHT = 0.3
 # A chunk that defines the identifier the user typed goes first; a chunk containing the exact
 # quoted phrase or error string comes next.
 DEFINITION_BOOST = 1.0
@@ -40,6 +48,7 @@ class Candidate:
     hit: SearchHit
     dense: float = 0.0
     sparse: float = 0.0
+    head: float = 0.0
     score: float = 0.0
 
 
@@ -57,23 +66,34 @@ def _normalise(hits: Sequence[SearchHit]) -> dict[str, float]:
 def fuse(
     dense_hits: Sequence[SearchHit],
     sparse_hits: Sequence[SearchHit],
+    head_hits: Sequence[SearchHit] = (),
     *,
-    dense_weight: float = DENSE_WEIGHT,
-    sparse_weight: float = SPARSE_WEIGHT,
+    dense_weight: float | None = None,
+    sparse_weight: float | None = None,
+    head_weight: float = HEAD_WEIGHT,
 ) -> list[Candidate]:
+    """Return the union of the lists, best first by the weighted sum of normalised scores.
+
+    Without a head list (points stored before heads existed, or a single-signal measurement)
+    the dense and sparse weights default to the two-signal balance.
+    """
+    if dense_weight is None:
+        dense_weight = DENSE_WEIGHT if head_hits else DENSE_ONLY_WEIGHT
+    if sparse_weight is None:
+        sparse_weight = SPARSE_WEIGHT if head_hits else SPARSE_WITHOUT_HEAD_WEIGHT
     candidates: dict[str, Candidate] = {}
-    for hit_id, value in _normalise(dense_hits).items():
-        candidates.setdefault(hit_id, Candidate(hit=_find(dense_hits, hit_id))).dense = value
-    for hit_id, value in _normalise(sparse_hits).items():
-        candidate = candidates.setdefault(hit_id, Candidate(hit=_find(sparse_hits, hit_id)))
-        candidate.sparse = value
+    for hits, signal in ((dense_hits, "dense"), (sparse_hits, "sparse"), (head_hits, "head")):
+        by_id = {hit.id: hit for hit in hits}
+        for hit_id, value in _normalise(hits).items():
+            candidate = candidates.setdefault(hit_id, Candidate(hit=by_id[hit_id]))
+            setattr(candidate, signal, value)
     for candidate in candidates.values():
-        candidate.score = dense_weight * candidate.dense + sparse_weight * candidate.sparse
+        candidate.score = (
+            dense_weight * candidate.dense
+            + sparse_weight * candidate.sparse
+            + head_weight * candidate.head
+        )
     return sorted(candidates.values(), key=lambda c: c.score, reverse=True)
-
-
-def _find(hits: Sequence[SearchHit], hit_id: str) -> SearchHit:
-    return next(hit for hit in hits if hit.id == hit_id)
 
 
 def _matches_definition(candidate: Candidate, names: Iterable[str]) -> bool:

@@ -7,9 +7,16 @@ offline evaluation (``manage.py evaluate_search``) rank with exactly the same co
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Literal
 
-from search.clients.vectorstore.base import SearchFilter, StorageTarget, VectorStore
+from search.clients.vectorstore.base import (
+    SearchFilter,
+    SearchHit,
+    StorageTarget,
+    VectorQuery,
+    VectorStore,
+)
 from search.embeddings import Embedder
 from search.query_language import ParsedQuery
 from search.ranking import Candidate, apply_boosts, fuse, path_allowed
@@ -35,7 +42,7 @@ def retrieve(
     """Return up to ``limit`` ranked candidates for a parsed query.
 
     ``dense`` and ``sparse`` modes use one signal alone (for measurement); ``hybrid`` fuses
-    both and adds definition and exact-phrase boosts.
+    both with the head vectors' ranking and adds definition and exact-phrase boosts.
     """
     wide = parsed.paths or parsed.exclude_paths or parsed.phrases
     pool = CANDIDATES_WITH_PATH_FILTER if wide else CANDIDATES
@@ -43,53 +50,47 @@ def retrieve(
     dense = [float(x) for x in embed_query_cached(embedder, text)] if mode != "sparse" else None
     sparse = query_sparse_vector(text) if mode != "dense" else None
 
-    dense_hits = (
-        store.query(target, dense=dense, search_filter=search_filter, limit=pool)
-        if dense is not None
-        else []
-    )
-    sparse_hits = (
-        store.query(target, sparse=sparse, search_filter=search_filter, limit=pool)
-        if sparse is not None and sparse.indices
-        else []
-    )
+    # One batch: a single round trip to the store owner and one planned pass over the shard.
+    queries = {}
+    if dense is not None:
+        queries["dense"] = VectorQuery(dense=dense, search_filter=search_filter, limit=pool)
+        if mode == "hybrid":
+            queries["head"] = VectorQuery(head=dense, search_filter=search_filter, limit=pool)
+            names = _typed_names(parsed)
+            if names:
+                queries["definitions"] = VectorQuery(
+                    dense=dense,
+                    search_filter=replace(search_filter, names=tuple(names)),
+                    limit=DEFINITION_CANDIDATES,
+                )
+    if sparse is not None and sparse.indices:
+        queries["sparse"] = VectorQuery(sparse=sparse, search_filter=search_filter, limit=pool)
+    answers = dict(zip(queries, store.query_many(target, list(queries.values())), strict=True))
+    dense_hits = answers.get("dense", [])
+    sparse_hits = answers.get("sparse", [])
     if mode == "dense":
         candidates = fuse(dense_hits, [], dense_weight=1.0, sparse_weight=0.0)
     elif mode == "sparse":
         candidates = fuse([], sparse_hits, dense_weight=0.0, sparse_weight=1.0)
     else:
-        candidates = fuse(dense_hits, sparse_hits)
-        candidates = _add_definitions(candidates, store, target, dense, parsed, search_filter)
+        candidates = fuse(dense_hits, sparse_hits, answers.get("head", []))
+        candidates = _add_definitions(candidates, answers.get("definitions", []))
         candidates = apply_boosts(candidates, parsed)
     if parsed.symbols:
         candidates = [c for c in candidates if defines(c.hit.payload, parsed.symbols)]
     return list(_take(candidates, parsed, limit))
 
 
-def _add_definitions(
-    candidates: list[Candidate],
-    store: VectorStore,
-    target: StorageTarget,
-    dense: list[float] | None,
-    parsed: ParsedQuery,
-    search_filter: SearchFilter,
-) -> list[Candidate]:
-    """Make sure chunks defining the typed identifier are candidates, however they scored."""
+def _typed_names(parsed: ParsedQuery) -> list[str]:
+    """The identifiers the user typed (``sym:`` values, or the query itself when it is one)."""
     names = [*parsed.symbols]
     if parsed.is_identifier:
         names.append(parsed.text.split(".")[-1])
-    if not names or dense is None:
-        return candidates
-    hits = store.query(
-        target,
-        dense=dense,
-        search_filter=SearchFilter(
-            repository_ids=search_filter.repository_ids,
-            languages=search_filter.languages,
-            names=tuple(names),
-        ),
-        limit=DEFINITION_CANDIDATES,
-    )
+    return names
+
+
+def _add_definitions(candidates: list[Candidate], hits: list[SearchHit]) -> list[Candidate]:
+    """Make sure chunks defining the typed identifier are candidates, however they scored."""
     known = {c.hit.id for c in candidates}
     return candidates + [Candidate(hit=h) for h in hits if h.id not in known]
 

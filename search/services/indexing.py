@@ -26,13 +26,15 @@ from django.utils import timezone
 
 from capacity.recording import measured_index_job
 from search import search_cache
+from search.chunk_heads import embed_chunks
 from search.clients.vectorstore.base import ChunkPoint, StorageTarget, VectorStore
-from search.embeddings import document_text, get_cached_embedder
+from search.embeddings import get_cached_embedder
 from search.exceptions import JobAlreadyRunning, JobNotFound
 from search.ingest.chunking import Chunk, chunk_source
 from search.ingest.decoding import load_source
 from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository
+from search.services.repositories import sync_git_repository
 from search.sparse import document_sparse_vector
 from search.vector_store import get_vector_store, storage_settings, storage_target
 from tenants import audit
@@ -186,6 +188,10 @@ class _JobRun:
         self.stored_vectors = store.count(target)
 
     def run(self) -> None:
+        if self.repository.source == Repository.Source.GIT:
+            self._sync()
+        self.job.stage = IndexJob.Stage.INDEXING
+        self.job.save(update_fields=["stage"])
         root = Path(self.repository.root_path)
         if not root.is_dir():
             raise JobNotFound(
@@ -220,6 +226,19 @@ class _JobRun:
         if optimize is not None:
             optimize(self.target)
         self._save_progress(force=True)
+
+    def _sync(self) -> None:
+        """Fetch the git remote into the checkout; the walk that follows sees the new commit.
+
+        An unchanged remote leaves every file's content hash as it was, so the walk finds
+        nothing to embed.
+        """
+        self.job.stage = IndexJob.Stage.SYNCING
+        self.job.heartbeat_at = timezone.now()
+        self.job.save(update_fields=["stage", "heartbeat_at"])
+        result = sync_git_repository(self.repository)
+        self.job.commit = result.commit
+        self.job.save(update_fields=["commit"])
 
     def _index_entry(self, root: Path, entry: FileEntry) -> None:
         try:
@@ -266,11 +285,7 @@ class _JobRun:
         files, self.batch = self.batch.files, _Batch()
         chunks = [chunk for _, file_chunks, _ in files for chunk in file_chunks]
         started = time.perf_counter()
-        texts = [
-            document_text(path=c.path, context=c.context, symbol=c.symbol, text=c.text)
-            for c in chunks
-        ]
-        dense = self.embedder.embed_documents(texts) if texts else []
+        dense, heads = embed_chunks(self.embedder, chunks)
         self.job.embed_seconds += time.perf_counter() - started
 
         points = [
@@ -279,8 +294,9 @@ class _JobRun:
                 dense=[float(x) for x in vector],
                 sparse=document_sparse_vector(" ".join((c.path, c.symbol, c.signature, c.text))),
                 payload=_payload(self.repository, c),
+                head=[float(x) for x in head],
             )
-            for c, vector in zip(chunks, dense, strict=True)
+            for c, vector, head in zip(chunks, dense, heads, strict=True)
         ]
         replaced = [source.path for source, _, was_known in files if was_known]
         self._check_vector_quota(adding=len(points), replacing=replaced)
@@ -376,6 +392,16 @@ class _JobRun:
                 "embed_seconds",
             ]
         )
+        # Count the work since the last save now, so the throughput chart shows it in the
+        # minutes it happened instead of as one spike when the job ends.
+        from capacity.recording import record_index_progress
+
+        try:
+            record_index_progress(self.job)
+        except Exception:  # measurement must never fail an index job
+            logger.exception(
+                "search.index_job.progress_not_recorded", extra={"job_id": self.job.pk}
+            )
 
 
 def _apply_repository_ignores(

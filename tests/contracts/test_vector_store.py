@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from search.clients.vectorstore import (
     SparseVector,
     StorageSettings,
     StorageTarget,
+    VectorQuery,
     VectorStore,
     VectorStoreError,
     VectorStoreOwnerServer,
@@ -382,6 +384,64 @@ def test_query_raises_when_no_vector_is_given(store: VectorStore, tenants: Tenan
     assert excinfo.value.code == "vector_query_empty"
 
 
+def test_head_query_ranks_by_head_vectors_not_dense_ones(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    # Each point's head points the opposite way from its dense vector.
+    points = [replace(chunk(f"c{i}", dense=axis(i)), head=axis((i + 1) % 4)) for i in range(4)]
+    seeded(store, tenants.acme, points)
+
+    assert ids(store.query(tenants.acme, dense=axis(1), limit=1)) == ["c1"]
+    assert ids(store.query(tenants.acme, head=axis(1), limit=1)) == ["c0"]
+
+
+def test_head_query_skips_points_without_head_and_keeps_the_tenant_filter(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    seeded(store, tenants.acme, [replace(chunk("with-head"), head=axis(0)), chunk("no-head")])
+    seeded(store, tenants.globex, [replace(chunk("other-tenant"), head=axis(0))])
+
+    assert ids(store.query(tenants.acme, head=axis(0), limit=5)) == ["with-head"]
+
+
+def test_query_many_answers_each_query_as_query_would_in_order(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    points = [
+        replace(chunk(f"c{i}", dense=axis(i), tokens={100 + i: 1.0}), head=axis(3 - i))
+        for i in range(4)
+    ]
+    seeded(store, tenants.acme, points)
+    seeded(store, tenants.globex, [replace(chunk("g0", dense=axis(1)), head=axis(1))])
+    queries = [
+        VectorQuery(dense=axis(1), limit=2),
+        VectorQuery(sparse=SparseVector([102], [1.0]), limit=2),
+        VectorQuery(head=axis(0), limit=1),
+        VectorQuery(dense=axis(2), search_filter=SearchFilter(names=("nothing",)), limit=2),
+    ]
+
+    answers = store.query_many(tenants.acme, queries)
+
+    assert [ids(hits) for hits in answers] == [
+        ids(store.query(tenants.acme, dense=axis(1), limit=2)),
+        ["c2"],
+        ["c3"],
+        [],
+    ]
+    assert "g0" not in {hit_id for hits in answers for hit_id in ids(hits)}
+
+
+def test_head_query_refuses_to_mix_with_dense_or_sparse(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    store.ensure_tenant_storage(tenants.acme, SETTINGS)
+
+    with pytest.raises(VectorStoreError) as excinfo:
+        store.query(tenants.acme, dense=axis(0), head=axis(0))
+
+    assert excinfo.value.code == "vector_query_combination"
+
+
 def test_query_returns_payload_without_store_keys_when_hit(
     store: VectorStore, tenants: Tenants
 ) -> None:
@@ -570,7 +630,10 @@ def test_scroll_exports_points_as_upserted_when_copied_to_another_target(
     store: VectorStore, tenants: Tenants
 ) -> None:
     original = [
-        chunk(f"c{i}", dense=axis(i), tokens={100 + i: 1.0, 7: 0.5}, extra_field=i)
+        replace(
+            chunk(f"c{i}", dense=axis(i), tokens={100 + i: 1.0, 7: 0.5}, extra_field=i),
+            head=axis(3 - i),
+        )
         for i in range(4)
     ]
     seeded(store, tenants.acme, original)
@@ -583,6 +646,7 @@ def test_scroll_exports_points_as_upserted_when_copied_to_another_target(
     by_id = {point.id: point for point in exported}
     assert by_id["c1"].payload == original[1].payload
     assert by_id["c1"].dense == pytest.approx(axis(1))
+    assert by_id["c1"].head == pytest.approx(axis(2))
     assert sorted(zip(by_id["c1"].sparse.indices, by_id["c1"].sparse.values, strict=True)) == [
         (7, 0.5),
         (101, 1.0),
@@ -592,6 +656,7 @@ def test_scroll_exports_points_as_upserted_when_copied_to_another_target(
         dense, sparse = axis(i), SparseVector([100 + i], [1.0])
         assert ids(store.query(copy_target, dense=dense, limit=1)) == [f"c{i}"]
         assert ids(store.query(copy_target, sparse=sparse, limit=1)) == [f"c{i}"]
+        assert ids(store.query(copy_target, head=axis(3 - i), limit=1)) == [f"c{i}"]
 
 
 def test_scroll_returns_only_given_chunks_when_chunk_ids_are_passed(
@@ -1000,5 +1065,29 @@ def test_factory_returns_embedded_store_when_no_owner_answers(
     )
     try:
         assert isinstance(store, EdgeVectorStore)
+    finally:
+        store.close()
+
+
+def test_edge_shard_created_before_head_vectors_still_indexes_and_searches(
+    tmp_path: Path,
+) -> None:
+    import qdrant_edge as qe
+
+    # A shared shard as an earlier release created it: dense and sparse vectors, no head.
+    legacy = qe.EdgeConfig(
+        vectors={"dense": qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        sparse_vectors={"sparse": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        wal_enabled=True,
+    )
+    (tmp_path / "vectors").mkdir()
+    qe.EdgeShard.create(str(tmp_path / "vectors" / "shared"), legacy).close()
+    store = EdgeVectorStore(tmp_path / "vectors")
+    try:
+        store.ensure_tenant_storage(ACME, SETTINGS)
+        store.upsert(ACME, [replace(chunk("c0", dense=axis(0)), head=axis(1))])
+
+        assert ids(store.query(ACME, dense=axis(0), limit=1)) == ["c0"]
+        assert store.query(ACME, head=axis(1), limit=1) == []
     finally:
         store.close()

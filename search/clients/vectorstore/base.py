@@ -66,12 +66,17 @@ class SparseVector:
 
 @dataclass(frozen=True)
 class ChunkPoint:
-    """One chunk as stored: a deterministic id, its vectors and its payload."""
+    """One chunk as stored: a deterministic id, its vectors and its payload.
+
+    ``head`` embeds only the chunk's name and signature (see :mod:`search.chunk_heads`); it is
+    optional so points written before it existed can still be read and copied.
+    """
 
     id: str
     dense: list[float]
     sparse: SparseVector
     payload: dict[str, Any]
+    head: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,18 @@ class SearchFilter:
     exclude_paths: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """One query of a batch (see :meth:`VectorStore.query_many`); same rules as ``query``."""
+
+    dense: Sequence[float] | None = None
+    sparse: SparseVector | None = None
+    head: Sequence[float] | None = None
+    search_filter: SearchFilter | None = None
+    limit: int = 10
+    prefetch_limit: int = 100
 
 
 @dataclass(frozen=True)
@@ -135,8 +152,33 @@ class VectorStore(abc.ABC):
         search_filter: SearchFilter | None = None,
         limit: int = 10,
         prefetch_limit: int = 100,
+        head: Sequence[float] | None = None,
     ) -> list[SearchHit]:
-        """Return the best points: dense or sparse alone, or both fused with RRF."""
+        """Return the best points: dense or sparse alone, or both fused with RRF.
+
+        ``head`` (a query embedding compared with the chunks' name-and-signature vectors) is
+        queried alone.
+        """
+
+    def query_many(
+        self, target: StorageTarget, queries: Sequence[VectorQuery]
+    ) -> list[list[SearchHit]]:
+        """Run several queries for one tenant; one result list per query, in order.
+
+        Engines that can plan a batch (or save a round trip) override this.
+        """
+        return [
+            self.query(
+                target,
+                dense=q.dense,
+                sparse=q.sparse,
+                head=q.head,
+                search_filter=q.search_filter,
+                limit=q.limit,
+                prefetch_limit=q.prefetch_limit,
+            )
+            for q in queries
+        ]
 
     @abc.abstractmethod
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:

@@ -36,6 +36,7 @@ from search.clients.vectorstore.base import (
     SparseVector,
     StorageSettings,
     StorageTarget,
+    VectorQuery,
     VectorStore,
     VectorStoreError,
     VectorStoreUnavailable,
@@ -43,6 +44,7 @@ from search.clients.vectorstore.base import (
 from search.clients.vectorstore.filters import (
     FilterPlan,
     Match,
+    checked_query_vectors,
     checked_tenant_key,
     exported_point,
     scoped_plan,
@@ -56,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
+HEAD_VECTOR = "head"
 
 # Qdrant's default RRF constant; the server's FusionQuery(RRF) uses it, so both engines rank alike.
 RRF_K = 2
@@ -69,6 +72,8 @@ HNSW_FULL_SCAN_THRESHOLD_KB = 10_000
 DEFAULT_OPTIMIZE_THRESHOLD_POINTS = 50_000
 
 _LOCK_ERROR_MARKERS = ("WouldBlock", "already accessed")
+# What the engine says when a shard created before head vectors existed is asked for one.
+_MISSING_HEAD_MARKER = f"Not existing vector name error: {HEAD_VECTOR}"
 
 
 class EdgeVectorStore(VectorStore):
@@ -94,6 +99,8 @@ class EdgeVectorStore(VectorStore):
         self._lock = threading.RLock()
         self._shards: dict[Path, qe.EdgeShard] = {}
         self._unoptimized_points: dict[Path, int] = {}
+        # Shards created before head vectors existed: written and searched without them.
+        self._shards_without_head: set[Path] = set()
         self._closed = False
         self._path.mkdir(parents=True, exist_ok=True)
         self._owner_lock_fd = _acquire_owner_lock(self._path)
@@ -136,6 +143,7 @@ class EdgeVectorStore(VectorStore):
                 self._require_open()
                 dedicated = self._shards.pop(shard_dir, None)
                 self._unoptimized_points.pop(shard_dir, None)
+                self._shards_without_head.discard(shard_dir)
                 with self._engine_errors("drop", target):
                     if dedicated is not None:
                         dedicated.close()
@@ -156,10 +164,19 @@ class EdgeVectorStore(VectorStore):
         checked_tenant_key(target)
         if not points:
             return
-        engine_points = [_engine_point(target, point) for point in points]
         shard = self._require_shard(target)
-        with self._engine_errors("upsert", target):
-            shard.update(qe.UpdateOperation.upsert_points(engine_points))
+        with_head = self._shard_dir(target) not in self._shards_without_head
+        engine_points = [_engine_point(target, p, with_head=with_head) for p in points]
+        try:
+            with self._engine_errors("upsert", target):
+                shard.update(qe.UpdateOperation.upsert_points(engine_points))
+        except VectorStoreError as exc:
+            if not with_head or _MISSING_HEAD_MARKER not in str(exc):
+                raise
+            self._note_missing_head(target)
+            engine_points = [_engine_point(target, p, with_head=False) for p in points]
+            with self._engine_errors("upsert", target):
+                shard.update(qe.UpdateOperation.upsert_points(engine_points))
         self._note_writes(target, len(engine_points))
 
     def delete_points(
@@ -197,26 +214,59 @@ class EdgeVectorStore(VectorStore):
         search_filter: SearchFilter | None = None,
         limit: int = 10,
         prefetch_limit: int = 100,
+        head: Sequence[float] | None = None,
     ) -> list[SearchHit]:
         """Return the best points; hybrid queries fuse dense and sparse candidates with RRF.
 
         Sparse scores use IDF counted over the tenant's own points only. Return an empty list
         when the tenant has no storage yet.
         """
+        vector_query = VectorQuery(
+            dense=dense,
+            sparse=sparse,
+            head=head,
+            search_filter=search_filter,
+            limit=limit,
+            prefetch_limit=prefetch_limit,
+        )
+        return self.query_many(target, [vector_query])[0]
+
+    def query_many(
+        self, target: StorageTarget, queries: Sequence[VectorQuery]
+    ) -> list[list[SearchHit]]:
+        """Run the queries as one planned batch: one pass over the shard's segments."""
         checked_tenant_key(target)
-        if dense is None and sparse is None:
-            raise VectorStoreError(
-                "A vector query needs a dense vector, a sparse vector or both.",
-                code="vector_query_empty",
-                status_code=400,
-            )
+        for vector_query in queries:
+            checked_query_vectors(vector_query.dense, vector_query.sparse, vector_query.head)
         shard, _ = self._open_shard(target)
+        results: list[list[SearchHit]] = [[] for _ in queries]
         if shard is None:
-            return []
-        request = self._query_request(target, dense, sparse, search_filter, limit, prefetch_limit)
-        with self._engine_errors("query", target):
-            scored = shard.query(request)
-        return [search_hit(point.id, point.score, point.payload) for point in scored]
+            return results
+        for _attempt in range(2):
+            without_head = self._shard_dir(target) in self._shards_without_head
+            runnable = [
+                (position, vector_query)
+                for position, vector_query in enumerate(queries)
+                if vector_query.head is None or not without_head
+            ]
+            if not runnable:
+                return results
+            requests = [self._query_request(target, vector_query) for _, vector_query in runnable]
+            try:
+                with self._engine_errors("query", target):
+                    batches = shard.query_batch(qe.QueryBatchRequest(requests))
+            except VectorStoreError as exc:
+                if without_head or _MISSING_HEAD_MARKER not in str(exc):
+                    raise
+                # A shard from before head vectors existed: answer the head queries with nothing.
+                self._note_missing_head(target)
+                continue
+            for (position, _), scored in zip(runnable, batches, strict=True):
+                results[position] = [
+                    search_hit(point.id, point.score, point.payload) for point in scored
+                ]
+            return results
+        return results
 
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
         """Count the tenant's points (optionally of one repository); 0 without storage."""
@@ -320,16 +370,20 @@ class EdgeVectorStore(VectorStore):
             scoped_plan(target, search_filter, repository_id=repository_id, paths=paths)
         )
 
-    def _query_request(
-        self,
-        target: StorageTarget,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        search_filter: SearchFilter | None,
-        limit: int,
-        prefetch_limit: int,
-    ) -> qe.QueryRequest:
-        selection = self._filter(target, search_filter)
+    def _query_request(self, target: StorageTarget, vector_query: VectorQuery) -> qe.QueryRequest:
+        selection = self._filter(target, vector_query.search_filter)
+        limit = vector_query.limit
+        if vector_query.head is not None:
+            return qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(
+                    [float(value) for value in vector_query.head], using=HEAD_VECTOR
+                ),
+                filter=selection,
+                with_payload=True,
+            )
+        dense, sparse = vector_query.dense, vector_query.sparse
+        prefetch_limit = vector_query.prefetch_limit
         # IDF counted over the whole shared shard would let other tenants' vocabulary decide this
         # tenant's keyword ranking (case C08), so the corpus is the tenant's own points.
         sparse_params = qe.SearchParams(
@@ -454,6 +508,15 @@ class EdgeVectorStore(VectorStore):
                 code="storage_settings_mismatch",
             ) from exc
 
+    def _note_missing_head(self, target: StorageTarget) -> None:
+        shard_dir = self._shard_dir(target)
+        if shard_dir not in self._shards_without_head:
+            self._shards_without_head.add(shard_dir)
+            logger.warning(
+                "vectorstore.edge.shard_without_head_vectors",
+                extra={"tenant_key": target.tenant_key, "shard": str(shard_dir)},
+            )
+
     def _note_writes(self, target: StorageTarget, written: int) -> None:
         shard_dir = self._shard_dir(target)
         with self._lock:
@@ -548,7 +611,8 @@ def _edge_config(settings: StorageSettings | None) -> qe.EdgeConfig:
         quantization_config=quantization,
     )
     return qe.EdgeConfig(
-        vectors={DENSE_VECTOR: dense},
+        # The head vector (name and signature) has the dense model's size and settings.
+        vectors={DENSE_VECTOR: dense, HEAD_VECTOR: dense},
         # Without the IDF modifier the engine ranks by raw term frequency and ubiquitous tokens
         # (self, return) outweigh the identifier the user typed (case C08).
         sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -583,6 +647,7 @@ def _exported(record: qe.Record) -> ChunkPoint:
         sparse.indices if sparse is not None else [],
         sparse.values if sparse is not None else [],
         record.payload,
+        head=vectors.get(HEAD_VECTOR),
     )
 
 
@@ -592,7 +657,7 @@ def _engine_condition(match: Match) -> qe.FieldCondition:
     return qe.FieldCondition(match.key, match=qe.MatchAny(list(match.values)))
 
 
-def _engine_point(target: StorageTarget, point: ChunkPoint) -> qe.Point:
+def _engine_point(target: StorageTarget, point: ChunkPoint, *, with_head: bool) -> qe.Point:
     payload = stored_payload(target, point)  # validates the point before the engine sees it
     vectors = {
         DENSE_VECTOR: [float(value) for value in point.dense],
@@ -600,4 +665,6 @@ def _engine_point(target: StorageTarget, point: ChunkPoint) -> qe.Point:
             list(point.sparse.indices), [float(value) for value in point.sparse.values]
         ),
     }
+    if point.head and with_head:
+        vectors[HEAD_VECTOR] = [float(value) for value in point.head]
     return qe.Point(stored_point_id(target, point.id), vectors, payload)

@@ -178,6 +178,7 @@ def exported_point(
     sparse_indices: Sequence[int],
     sparse_values: Sequence[float],
     payload: dict[str, Any] | None,
+    head: Sequence[float] | None = None,
 ) -> ChunkPoint:
     """Return a stored point as the caller upserted it: its chunk id, without store keys."""
     payload = dict(payload or {})
@@ -197,7 +198,26 @@ def exported_point(
             values=[float(value) for value in sparse_values],
         ),
         payload=payload,
+        head=[float(value) for value in head] if head else None,
     )
+
+
+def checked_query_vectors(
+    dense: Sequence[float] | None, sparse: object | None, head: Sequence[float] | None
+) -> None:
+    """Refuse a query with no vector, or a head query mixed with the others."""
+    if dense is None and sparse is None and head is None:
+        raise VectorStoreError(
+            "A vector query needs a dense vector, a sparse vector or both.",
+            code="vector_query_empty",
+            status_code=400,
+        )
+    if head is not None and (dense is not None or sparse is not None):
+        raise VectorStoreError(
+            "A head-vector query is run alone; query dense and sparse separately.",
+            code="vector_query_combination",
+            status_code=400,
+        )
 
 
 def search_hit(engine_id: object, score: float, payload: dict[str, Any] | None) -> SearchHit:

@@ -29,6 +29,7 @@ from search.clients.vectorstore.base import (
     SparseVector,
     StorageSettings,
     StorageTarget,
+    VectorQuery,
     VectorStore,
     VectorStoreError,
     VectorStoreUnavailable,
@@ -44,6 +45,7 @@ REMOTE_METHODS = frozenset(
         "upsert",
         "delete_points",
         "query",
+        "query_many",
         "count",
         "health",
         "optimize",
@@ -311,6 +313,7 @@ class RemoteVectorStore(VectorStore):
         search_filter: SearchFilter | None = None,
         limit: int = 10,
         prefetch_limit: int = 100,
+        head: Sequence[float] | None = None,
     ) -> list[SearchHit]:
         """Forward to the owner; see :meth:`VectorStore.query`."""
         hits: list[SearchHit] = self._call(
@@ -321,8 +324,16 @@ class RemoteVectorStore(VectorStore):
             search_filter=search_filter,
             limit=limit,
             prefetch_limit=prefetch_limit,
+            head=list(head) if head is not None else None,
         )
         return hits
+
+    def query_many(
+        self, target: StorageTarget, queries: Sequence[VectorQuery]
+    ) -> list[list[SearchHit]]:
+        """Forward the whole batch in one round trip; see :meth:`VectorStore.query_many`."""
+        batches: list[list[SearchHit]] = self._call("query_many", target, list(queries))
+        return batches
 
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
         """Forward to the owner; see :meth:`VectorStore.count`."""

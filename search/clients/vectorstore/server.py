@@ -12,6 +12,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -34,6 +35,7 @@ from search.clients.vectorstore.base import (
 from search.clients.vectorstore.filters import (
     FilterPlan,
     Match,
+    checked_query_vectors,
     checked_tenant_key,
     exported_point,
     scoped_plan,
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
+HEAD_VECTOR = "head"
 DEDICATED_COLLECTION_PREFIX = "tenant_"
 
 # Local mode ignores payload indexes and says so with this warning; the indexes still matter on a
@@ -141,6 +144,7 @@ class QdrantServerStore(VectorStore):
         search_filter: SearchFilter | None = None,
         limit: int = 10,
         prefetch_limit: int = 100,
+        head: Sequence[float] | None = None,
     ) -> list[SearchHit]:
         """Return the best points; hybrid queries fuse dense and sparse candidates with RRF.
 
@@ -148,12 +152,7 @@ class QdrantServerStore(VectorStore):
         when the tenant has no storage yet.
         """
         collection = self._collection(target)
-        if dense is None and sparse is None:
-            raise VectorStoreError(
-                "A vector query needs a dense vector, a sparse vector or both.",
-                code="vector_query_empty",
-                status_code=400,
-            )
+        checked_query_vectors(dense, sparse, head)
         selection = self._filter(target, search_filter)
         # IDF over the whole shared collection would let other tenants' vocabulary decide this
         # tenant's keyword ranking (case C08), so the corpus is the tenant's own points.
@@ -170,7 +169,16 @@ class QdrantServerStore(VectorStore):
         )
 
         with self._client_errors("query", target, missing_ok=True) as missing:
-            if dense_query is not None and sparse_query is not None:
+            if head is not None:
+                response = self._client.query_points(
+                    collection,
+                    query=[float(value) for value in head],
+                    using=HEAD_VECTOR,
+                    query_filter=selection,
+                    limit=limit,
+                    with_payload=True,
+                )
+            elif dense_query is not None and sparse_query is not None:
                 response = self._client.query_points(
                     collection,
                     prefetch=[
@@ -306,12 +314,14 @@ class QdrantServerStore(VectorStore):
         try:
             self._client.create_collection(
                 collection,
+                # The head vector (name and signature) has the dense model's size and settings.
                 vectors_config={
-                    DENSE_VECTOR: models.VectorParams(
+                    name: models.VectorParams(
                         size=settings.dense_size,
                         distance=models.Distance.COSINE,
                         on_disk=settings.on_disk_vectors or None,
                     )
+                    for name in (DENSE_VECTOR, HEAD_VECTOR)
                 },
                 # Without the IDF modifier the server ranks by raw term frequency and ubiquitous
                 # tokens (self, return) outweigh the identifier the user typed (case C08).
@@ -440,6 +450,7 @@ def _exported(record: models.Record) -> ChunkPoint:
         sparse.indices if isinstance(sparse, models.SparseVector) else [],
         sparse.values if isinstance(sparse, models.SparseVector) else [],
         record.payload,
+        head=head if isinstance((head := vectors.get(HEAD_VECTOR)), list) else None,
     )
 
 
@@ -451,17 +462,16 @@ def _client_condition(match: Match) -> models.FieldCondition:
 
 def _point_struct(target: StorageTarget, point: ChunkPoint) -> models.PointStruct:
     payload = stored_payload(target, point)  # validates the point before the client sees it
-    return models.PointStruct(
-        id=stored_point_id(target, point.id),
-        vector={
-            DENSE_VECTOR: [float(value) for value in point.dense],
-            SPARSE_VECTOR: models.SparseVector(
-                indices=list(point.sparse.indices),
-                values=[float(value) for value in point.sparse.values],
-            ),
-        },
-        payload=payload,
-    )
+    vector: dict[str, Any] = {
+        DENSE_VECTOR: [float(value) for value in point.dense],
+        SPARSE_VECTOR: models.SparseVector(
+            indices=list(point.sparse.indices),
+            values=[float(value) for value in point.sparse.values],
+        ),
+    }
+    if point.head:
+        vector[HEAD_VECTOR] = [float(value) for value in point.head]
+    return models.PointStruct(id=stored_point_id(target, point.id), vector=vector, payload=payload)
 
 
 def _is_missing_collection(exc: Exception) -> bool:
