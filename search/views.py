@@ -8,12 +8,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from capacity.search_feedback import click_token_for_page
+from capacity.search_rates import search_rates
+from capacity.selectors import tenant_scope
 from portal.exceptions import PortalError
 from search import selectors
+from search.clients.git import mask_credentials
+from search.examples import example_queries
+from search.exceptions import RepositoryInvalid
 from search.services.indexing import get_job, start_index_job
 from search.services.querying import search_code
 from search.services.repositories import (
     create_archive_repository,
+    create_git_repository,
     create_local_repository,
     delete_repository,
     get_repository,
@@ -21,6 +28,11 @@ from search.services.repositories import (
 )
 from tenants.accounts.decorators import admin_required, member_required
 from tenants.tiers import get_tier
+
+REPOSITORY_SOURCE_CHOICE = (
+    "Give exactly one source: a local directory under an allowed root, a .zip or .tar.gz "
+    "archive to upload, or a git URL."
+)
 
 
 @member_required
@@ -31,9 +43,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if query:
         try:
             context["response"] = search_code(query=query, limit=20)
+            context["click_token"] = click_token_for_page(len(context["response"].results))
         except PortalError as exc:
             context["error"] = exc.message
             status = exc.status_code
+    else:
+        context["examples"] = example_queries()
     return render(request, "search/search.html", context, status=status)
 
 
@@ -49,10 +64,22 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
         try:
             name = request.POST.get("name", "")
             ignore = request.POST.get("ignore_patterns", "")
+            url = request.POST.get("url", "").strip()
+            sources = (request.FILES.get("archive"), request.POST.get("path", "").strip(), url)
+            if sum(bool(source) for source in sources) != 1:
+                raise RepositoryInvalid(REPOSITORY_SOURCE_CHOICE, field="path")
             if request.FILES.get("archive"):
                 repository = create_archive_repository(
                     name=name,
                     upload=request.FILES["archive"],
+                    ignore_patterns=ignore,
+                    acting_user=request.user,
+                )
+            elif url:
+                repository = create_git_repository(
+                    name=name,
+                    url=url,
+                    branch=request.POST.get("branch", ""),
                     ignore_patterns=ignore,
                     acting_user=request.user,
                 )
@@ -75,10 +102,19 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
             "repositories": selectors.repositories_with_latest_job(),
             "error": error,
             "allowed_roots": settings.SEARCH["REPOSITORY_ROOTS"],
-            "form": request.POST if request.method == "POST" else {},
+            "form": _form_echo(request),
         },
         status=status,
     )
+
+
+def _form_echo(request: HttpRequest) -> dict[str, str]:
+    """The submitted fields to show again after an error; credentials in a git URL masked."""
+    if request.method != "POST":
+        return {}
+    form = request.POST.dict()
+    form["url"] = mask_credentials(form.get("url", ""))
+    return form
 
 
 @member_required
@@ -171,6 +207,7 @@ def overview_page(request: HttpRequest) -> HttpResponse:
         "search/overview.html",
         {
             "usage": selectors.tenant_usage(),
+            "rates": search_rates(tenant_scope()),
             "tier": get_tier(tenant.tier),
             "jobs": selectors.recent_jobs(10),
         },

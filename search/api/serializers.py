@@ -6,6 +6,9 @@ from search.models import FileOutcome, IndexJob, Repository
 
 
 class RepositorySerializer(serializers.ModelSerializer):
+    # Credentials a git URL carries are never sent back.
+    remote_url = serializers.CharField(source="remote_url_masked", read_only=True)
+
     class Meta:
         model = Repository
         fields = [
@@ -13,6 +16,10 @@ class RepositorySerializer(serializers.ModelSerializer):
             "name",
             "source",
             "root_path",
+            "remote_url",
+            "branch",
+            "synced_commit",
+            "synced_at",
             "ignore_patterns",
             "created_at",
             "last_indexed_at",
@@ -22,20 +29,43 @@ class RepositorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Said when a create request has no source or more than one; the web form says the same.
+REPOSITORY_SOURCE_REQUIRED = (
+    "Give exactly one source: 'path' (a directory under an allowed root), 'archive' "
+    "(a .zip or .tar.gz upload) or 'url' (a git remote)."
+)
+
+
 class RepositoryCreateSerializer(serializers.Serializer):
-    """Register a local directory (``path``) or upload an archive (``archive``, multipart)."""
+    """Register a local directory (``path``), upload an archive (``archive``, multipart), or
+    register a git remote (``url``, optionally ``branch``)."""
 
     name = serializers.CharField(max_length=100)
     path = serializers.CharField(max_length=1024, required=False, allow_blank=False)
     archive = serializers.FileField(required=False)
+    url = serializers.CharField(
+        max_length=2048,
+        required=False,
+        allow_blank=False,
+        help_text="A git remote: https://, ssh://, git://, user@host:org/repo.git, or a "
+        "file:// URL under an allowed root. Credentials in it are never shown back.",
+    )
+    branch = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Branch to index (git remotes only); empty means the remote's default branch.",
+    )
     ignore_patterns = serializers.CharField(required=False, allow_blank=True, max_length=10000)
     index = serializers.BooleanField(required=False, default=True)
 
     def validate(self, attrs: dict) -> dict:
-        if bool(attrs.get("path")) == bool(attrs.get("archive")):
+        given = [key for key in ("path", "archive", "url") if attrs.get(key)]
+        if len(given) != 1:
+            raise serializers.ValidationError(REPOSITORY_SOURCE_REQUIRED)
+        if attrs.get("branch") and not attrs.get("url"):
             raise serializers.ValidationError(
-                "Give either 'path' (a directory under an allowed root) or 'archive' "
-                "(a .zip or .tar.gz upload), not both."
+                {"branch": ["A branch only applies to a git remote ('url')."]}
             )
         return attrs
 
@@ -62,6 +92,8 @@ class IndexJobSerializer(serializers.ModelSerializer):
             "status",
             "percent",
             "is_finished",
+            "stage",
+            "commit",
             "files_total",
             "files_done",
             "files_indexed",
@@ -118,3 +150,7 @@ class SearchResponseSerializer(serializers.Serializer):
     took_ms = serializers.FloatField()
     cache = serializers.CharField()
     results = SearchResultSerializer(many=True)
+    feedback_token = serializers.CharField(
+        help_text="Send it with the rank of the result the user opened to "
+        "/api/v1/search/feedback/; empty when there are no results."
+    )

@@ -15,5 +15,10 @@ urlpatterns = [
         views.RepositoryIndexView.as_view(),
         name="api-repository-index",
     ),
+    path(
+        "repositories/<int:repository_id>/sync/",
+        views.RepositorySyncView.as_view(),
+        name="api-repository-sync",
+    ),
     path("jobs/<int:job_id>/", views.JobDetailView.as_view(), name="api-job"),
 ]

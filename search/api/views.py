@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from capacity.search_feedback import issue_click_token
+from portal.api_errors import error_responses
 from portal.ratelimit.throttles import ApiTokenThrottle, TenantSearchThrottle
 from search import selectors
 from search.api.serializers import (
@@ -26,9 +28,11 @@ from search.services.indexing import get_job, start_index_job
 from search.services.querying import search_code
 from search.services.repositories import (
     create_archive_repository,
+    create_git_repository,
     create_local_repository,
     delete_repository,
     get_repository,
+    start_resync,
 )
 from tenants.accounts.permissions import IsTenantAdmin, IsTenantMember
 
@@ -48,7 +52,7 @@ class SearchView(APIView):
             ),
             OpenApiParameter("limit", int, required=False, description="1-50, default 10."),
         ],
-        responses=SearchResponseSerializer,
+        responses={200: SearchResponseSerializer, **error_responses(400, 401, 403, 429, 503)},
     )
     def get(self, request: Request) -> Response:
         params = SearchParamsSerializer(data=request.query_params)
@@ -56,7 +60,15 @@ class SearchView(APIView):
         response = search_code(
             query=params.validated_data["q"], limit=params.validated_data["limit"]
         )
-        return Response(SearchResponseSerializer(asdict(response)).data)
+        body = asdict(response)
+        # Clients that show the results send the opened rank back with this token
+        # (POST /api/v1/search/feedback/), which feeds the tenant's click-through figures.
+        body["feedback_token"] = (
+            issue_click_token(connection.tenant.pk, result_count=len(response.results))
+            if response.results
+            else ""
+        )
+        return Response(SearchResponseSerializer(body).data)
 
 
 class RepositoryListView(APIView):
@@ -67,11 +79,19 @@ class RepositoryListView(APIView):
             return [IsTenantMember()]
         return [IsTenantAdmin()]
 
-    @extend_schema(responses=RepositorySerializer(many=True))
+    @extend_schema(
+        responses={200: RepositorySerializer(many=True), **error_responses(401, 403, 429)}
+    )
     def get(self, request: Request) -> Response:
         return Response(RepositorySerializer(selectors.repositories(), many=True).data)
 
-    @extend_schema(request=RepositoryCreateSerializer, responses={201: RepositorySerializer})
+    @extend_schema(
+        request=RepositoryCreateSerializer,
+        responses={
+            201: RepositorySerializer,
+            **error_responses(400, 401, 403, 409, 413, 429, 503),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -81,6 +101,14 @@ class RepositoryListView(APIView):
                 repository = create_archive_repository(
                     name=data["name"],
                     upload=data["archive"],
+                    ignore_patterns=data.get("ignore_patterns", ""),
+                    acting_user=request.user,
+                )
+            elif data.get("url"):
+                repository = create_git_repository(
+                    name=data["name"],
+                    url=data["url"],
+                    branch=data.get("branch", ""),
                     ignore_patterns=data.get("ignore_patterns", ""),
                     acting_user=request.user,
                 )
@@ -104,11 +132,11 @@ class RepositoryDetailView(APIView):
             return [IsTenantMember()]
         return [IsTenantAdmin()]
 
-    @extend_schema(responses=RepositorySerializer)
+    @extend_schema(responses={200: RepositorySerializer, **error_responses(401, 403, 404, 429)})
     def get(self, request: Request, repository_id: int) -> Response:
         return Response(RepositorySerializer(get_repository(repository_id)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404, 429, 503)})
     def delete(self, request: Request, repository_id: int) -> Response:
         delete_repository(repository_id=repository_id, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -117,10 +145,30 @@ class RepositoryDetailView(APIView):
 class RepositoryIndexView(APIView):
     permission_classes = [IsTenantAdmin]
 
-    @extend_schema(request=None, responses={202: IndexJobSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: IndexJobSerializer, **error_responses(401, 403, 404, 409, 429, 503)},
+    )
     def post(self, request: Request, repository_id: int) -> Response:
         repository = get_repository(repository_id)
         job = start_index_job(repository=repository, acting_user=request.user)
+        return Response(IndexJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RepositorySyncView(APIView):
+    """Fetch a git repository's branch and re-index what changed (files, not the whole repo)."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: IndexJobSerializer,
+            **error_responses(400, 401, 403, 404, 409, 429, 503),
+        },
+    )
+    def post(self, request: Request, repository_id: int) -> Response:
+        job = start_resync(repository_id=repository_id, acting_user=request.user)
         return Response(IndexJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -137,7 +185,7 @@ class JobDetailView(APIView):
                 description="'none' leaves out the per-file outcomes (progress polling).",
             )
         ],
-        responses=IndexJobDetailSerializer,
+        responses={200: IndexJobDetailSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request: Request, job_id: int) -> Response:
         job = get_job(job_id)
