@@ -4,15 +4,17 @@ configured. Without a cluster the rendered bundle is kept for download (``kubect
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from tenants.clients.kubernetes_api import KubernetesApplier, load_api_client
 from tenants.kubernetes.naming import namespace_name
 from tenants.kubernetes.render import manifests_to_yaml, render_tenant_manifests
 from tenants.kubernetes.validation import validate_manifests
 from tenants.models import Tenant, TenantManifest
+
+if TYPE_CHECKING:
+    from tenants.clients.kubernetes_api import KubernetesApplier
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,12 @@ def render_for(tenant: Tenant) -> list[dict[str, Any]]:
 
 
 def cluster_applier() -> KubernetesApplier | None:
+    """Return an applier for the configured cluster, or None when none is configured."""
+    if not settings.KUBECONFIG and not settings.KUBERNETES_IN_CLUSTER:
+        # Without a cluster the kubernetes package (over 1 s to import) is never loaded.
+        return None
+    from tenants.clients.kubernetes_api import KubernetesApplier, load_api_client
+
     api_client = load_api_client(
         kubeconfig=settings.KUBECONFIG, in_cluster=settings.KUBERNETES_IN_CLUSTER
     )

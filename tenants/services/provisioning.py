@@ -4,26 +4,21 @@ Each step is idempotent, records its attempts, timestamps and last error, and ha
 run resumes at the first step not done; when a run gives up, the completed steps are undone in
 reverse order, so a failed tenant holds no schema, no vectors and no namespace.
 
-New schemas are cloned from a migrated template schema instead of running every tenant
+New schemas are copies of a migrated template schema instead of running every tenant
 migration again (about 2 s per tenant here, and growing with each migration; case C23 and
-PLATFORM.md). The template is rebuilt whenever its recorded migrations differ from the
-project's, so a deploy that adds a tenant migration never clones a stale schema; running
-``manage.py tenant_template`` after ``migrate_schemas`` builds it ahead of the first signup.
+PLATFORM.md); :mod:`tenants.services.schema_template` builds the template, keeps it current
+with the project's migrations and makes the copies. Running ``manage.py tenant_template``
+after ``migrate_schemas`` builds it ahead of the first signup.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import secrets
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
-from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
-from django_tenants.clone import CloneSchema
 from django_tenants.utils import schema_context, schema_exists
 
 from tenants.accounts.models import Role
@@ -31,76 +26,19 @@ from tenants.accounts.services import create_member, store_api_token
 from tenants.accounts.tokens import IssuedToken
 from tenants.exceptions import ProvisioningFailed
 from tenants.models import PendingAdmin, ProvisioningStep, Tenant, TenantManifest
+from tenants.services.schema_template import TEMPLATE_SCHEMA, create_schema_from_template
 
 logger = logging.getLogger(__name__)
 
 StepAction = Callable[[Tenant], dict]
 
 
-# Tenant schemas are named after slugs, which start with a letter, so no tenant can own this.
-TEMPLATE_SCHEMA = "_tenant_template"
-
-
-@functools.cache
-def _project_migrations() -> frozenset[tuple[str, str]]:
-    """Every migration of the project; a migrated tenant schema records all of them."""
-    return frozenset(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
-
-
-def _recorded_migrations(schema: str) -> frozenset[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [f'"{schema}".django_migrations'])
-        if cursor.fetchone()[0] is None:
-            return frozenset()
-        # The schema is TEMPLATE_SCHEMA, a constant identifier, never user input.
-        cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')  # noqa: S608
-        return frozenset((app, name) for app, name in cursor.fetchall())
-
-
-def is_template_schema_current() -> bool:
-    """Return whether the template schema exists with exactly the project's migrations."""
-    return schema_exists(TEMPLATE_SCHEMA) and (
-        _recorded_migrations(TEMPLATE_SCHEMA) == _project_migrations()
-    )
-
-
-def ensure_template_schema(*, rebuild: bool = False) -> bool:
-    """Build the migrated template schema unless a current one exists; return True if built.
-
-    The schema is migrated under a temporary name and renamed in one transaction, so a
-    concurrent clone sees either the old template or the complete new one, never a
-    half-migrated schema. Side effects: creates (and replaces) the template schema.
-    """
-    if not rebuild and is_template_schema_current():
-        return False
-    staging = f"{TEMPLATE_SCHEMA}_{secrets.token_hex(4)}"
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SCHEMA "{staging}"')
-    try:
-        call_command(
-            "migrate_schemas", tenant=True, schema_name=staging, interactive=False, verbosity=0
-        )
-        connection.set_schema_to_public()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{TEMPLATE_SCHEMA}" CASCADE')
-            cursor.execute(f'ALTER SCHEMA "{staging}" RENAME TO "{TEMPLATE_SCHEMA}"')
-    except BaseException:
-        connection.set_schema_to_public()
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{staging}" CASCADE')
-        raise
-    logger.info("tenants.template_schema.built", extra={"schema": TEMPLATE_SCHEMA})
-    return True
-
-
 def _create_schema(tenant: Tenant) -> dict:
     if schema_exists(tenant.schema_name):
         # A previous attempt created it and then failed to mark the step done.
         return {"schema": tenant.schema_name, "created": False}
-    ensure_template_schema()
-    CloneSchema().clone_schema(TEMPLATE_SCHEMA, tenant.schema_name)
-    connection.set_schema_to_public()
-    return {"schema": tenant.schema_name, "cloned_from": TEMPLATE_SCHEMA}
+    method = create_schema_from_template(tenant.schema_name)
+    return {"schema": tenant.schema_name, "copied_from": TEMPLATE_SCHEMA, "method": method}
 
 
 def _drop_schema(tenant: Tenant) -> None:

@@ -108,6 +108,9 @@ def sign_up(
         raise SignupInvalid(" ".join(exc.messages), field="password") from exc
 
     issued = issue_token()
+    # Argon2 takes a good fraction of a second by design; hash before the transaction opens
+    # so the tenant's rows and locks are not held meanwhile.
+    password_hash = make_password(password)
     domain = f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
     try:
         with transaction.atomic():
@@ -130,7 +133,7 @@ def sign_up(
             PendingAdmin.objects.create(
                 tenant=tenant,
                 email=admin_email.strip().lower(),
-                password_hash=make_password(password),
+                password_hash=password_hash,
                 token_prefix=issued.prefix,
                 token_digest=issued.digest,
             )

@@ -6,7 +6,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from tenants.services.provisioning import TEMPLATE_SCHEMA, ensure_template_schema
+from tenants.services.schema_template import (
+    TEMPLATE_SCHEMA,
+    ensure_template_schema,
+    template_copy_method,
+)
 
 
 class Command(BaseCommand):
@@ -22,6 +26,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         built = ensure_template_schema(rebuild=options["rebuild"])
+        # Capturing the copy script here surfaces an unusable pg_dump at deploy time rather
+        # than as slow signups.
+        method = template_copy_method()
         if options["verbosity"] >= 1:
             state = "built" if built else "already current"
             self.stdout.write(f"Template schema {TEMPLATE_SCHEMA}: {state}.")
+            if method == "replayed":
+                self.stdout.write("New tenant schemas will be copied with its pg_dump script.")
+            else:
+                self.stdout.write(
+                    "No pg_dump can read it (see the warnings above): new tenant schemas will "
+                    "be migrated one by one, seconds each. Put a pg_dump as new as the server "
+                    "on PATH."
+                )
