@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.throwaway import close_throwaway_portal  # noqa: E402 -- needs the path above
 
 STEP_LABELS = {
     "signup": "signup (validate, hash, rows)",
@@ -187,21 +188,6 @@ def _run_concurrent(count: int, prefix: str, workers: int) -> RunResult:
     return RunResult(f"concurrent, {workers} workers", timings, wall)
 
 
-def _clean_up(var_dir: Path, *, keep: bool) -> None:
-    from django.conf import settings
-    from django.db import connections
-
-    from portal import embedded
-    from search.vector_store import reset_vector_store
-
-    reset_vector_store()
-    connections.close_all()
-    embedded.stop_redis(settings.VAR_DIR)
-    embedded.stop_postgres(settings.VAR_DIR)
-    if not keep:
-        shutil.rmtree(var_dir, ignore_errors=True)
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -283,7 +269,7 @@ def main() -> None:
         for step in steps:
             runs.append(step())
     finally:
-        _clean_up(var_dir, keep=args.keep)
+        close_throwaway_portal(var_dir, keep=args.keep)
 
     print(f"setup (embedded servers, shared migrations, template): {setup_seconds:.2f} s")
     for run in runs:

@@ -10,6 +10,12 @@ concurrent clients over loopback.
 
   PORTAL_VAR_DIR=var .venv/bin/python bench/search_latency.py --tenant demo \
       [--url http://127.0.0.1:8000 --host demo.localhost --token csp_...]
+
+Self-contained: ``--corpus DIR`` starts throwaway embedded servers in a temporary folder,
+signs up a team tenant, indexes DIR into it (Celery eager) and measures that tenant; the folder
+is removed afterwards.
+
+  .venv/bin/python bench/search_latency.py --corpus ../shared/eval/dev/corpus/jinja2
 """
 
 from __future__ import annotations
@@ -18,13 +24,18 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.throwaway import close_throwaway_portal
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 QUERIES = [
@@ -175,16 +186,77 @@ def over_http(url: str, host: str, token: str, seconds: float) -> None:
         _load(url, host, token, clients, seconds)
 
 
+def throwaway_tenant(corpus: Path) -> tuple[str, Callable[[], None]]:
+    """Index ``corpus`` into a new tenant in a throwaway data folder; return (slug, clean-up)."""
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    os.environ["PORTAL_VAR_DIR"] = str(var_dir)
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    os.environ["REPOSITORY_ALLOWED_ROOTS"] = str(corpus.resolve())
+    import logging
+
+    import django
+
+    django.setup()
+    logging.disable(logging.INFO)
+    from django.core.management import call_command
+    from django_tenants.utils import tenant_context
+
+    from search.models import IndexJob
+    from search.services.indexing import start_index_job
+    from search.services.repositories import create_local_repository
+    from tenants.models import Domain, Tenant
+    from tenants.services.signup import sign_up
+
+    call_command("migrate_schemas", "--shared", verbosity=0)
+    call_command("tenant_template", verbosity=0)
+    public, _ = Tenant.objects.get_or_create(
+        schema_name="public",
+        defaults={"name": "Public", "slug": "public", "status": Tenant.Status.READY},
+    )
+    Domain.objects.get_or_create(domain="localhost", defaults={"tenant": public})
+    result = sign_up(
+        name="Latency",
+        slug="latency",
+        admin_email="admin@latency.example.com",
+        password="Bench-Password-123",  # noqa: S106 -- throwaway tenant
+        tier="team",
+    )
+    started = time.perf_counter()
+    with tenant_context(result.tenant):
+        repository = create_local_repository(name=corpus.name, path=str(corpus.resolve()))
+        job = start_index_job(repository=repository)
+        job.refresh_from_db()
+        if job.status == IndexJob.Status.FAILED:
+            raise SystemExit(f"indexing failed: {job.error}")
+        print(
+            f"indexed {corpus}: {job.chunks_indexed} chunks in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+
+    def clean_up() -> None:
+        close_throwaway_portal(var_dir)
+
+    return "latency", clean_up
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenant", default="demo")
+    parser.add_argument("--corpus", type=Path, help="Index this folder into a throwaway tenant.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url")
     parser.add_argument("--host")
     parser.add_argument("--token")
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    in_process(args.tenant, args.rounds)
+    tenant, clean_up = args.tenant, None
+    if args.corpus is not None:
+        tenant, clean_up = throwaway_tenant(args.corpus)
+    try:
+        in_process(tenant, args.rounds)
+    finally:
+        if clean_up is not None:
+            clean_up()
     if args.url:
         over_http(args.url, args.host, args.token, args.seconds)
 
