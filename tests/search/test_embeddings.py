@@ -248,7 +248,7 @@ def test_get_cached_embedder_returns_one_instance_when_called_twice(
 ) -> None:
     first = get_cached_embedder(cache_dir=cache_dir, threads=1)
     second = get_cached_embedder(DEFAULT_EMBEDDING_MODEL, cache_dir=cache_dir, threads=1)
-    other_limit = get_cached_embedder(cache_dir=cache_dir, threads=1, max_tokens=128)
+    other_limit = get_cached_embedder(cache_dir=cache_dir, threads=1, max_tokens=64)
 
     assert first is second
     assert other_limit is not first
