@@ -27,7 +27,10 @@ def live_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal
         yield portal
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and Django then refuses database calls from every later test
+# ("SynchronousOnlyOperation") until the session ends.
+@pytest.fixture(scope="module")
 def browser(live_portal: LivePortal) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
