@@ -188,6 +188,8 @@ class TestRuntime:
 
         assert command[:2] == ["gunicorn", "portal.wsgi:application"]
         assert "--bind=0.0.0.0:8000" in command
+        # The settings module carries the access-log format (with the Host) and worker hooks.
+        assert "--config=python:portal.gunicorn_conf" in command
         assert not [i for i in _runtime() if i.keyword == "ENTRYPOINT"]
 
     def test_header_documents_the_worker_beat_and_migrate_commands(self):

@@ -398,6 +398,7 @@ class TestContainers:
 
         assert container["command"][:2] == ["gunicorn", "portal.wsgi:application"]
         assert "--bind=0.0.0.0:8000" in container["command"]
+        assert "--config=python:portal.gunicorn_conf" in container["command"]
         assert container["ports"][0] == {"name": "http", "containerPort": 8000, "protocol": "TCP"}
         assert service["spec"]["ports"][0]["targetPort"] == "http"
         assert _selects({"matchLabels": service["spec"]["selector"]}, _template_labels(web))
