@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 EVAL_TARGET = StorageTarget(tenant_key="evaluation")
 EVAL_REPOSITORY_ID = 1
 EMBED_BATCH = 64
+# Names the embedding model a kept index was built with, so that a later run with another
+# model refuses to rank against it instead of reporting meaningless figures.
+INDEX_MODEL_MARKER = "embedding_model.txt"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,22 @@ def build_index(
     store.optimize(EVAL_TARGET)
     files = len({c.path for c in chunks})
     return IndexSummary(files=files, chunks=len(chunks), embed_seconds=embed_seconds)
+
+
+def write_index_model(index_dir: Path, model: str) -> None:
+    """Record that the index in ``index_dir`` was built with ``model``.
+
+    Call only once the index is complete: an index without a marker is never reused.
+    """
+    (index_dir / INDEX_MODEL_MARKER).write_text(model + "\n", encoding="utf-8")
+
+
+def read_index_model(index_dir: Path) -> str | None:
+    """Return the model the index in ``index_dir`` was built with; None without a marker."""
+    try:
+        return (index_dir / INDEX_MODEL_MARKER).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def read_queries(path: Path) -> Iterator[dict[str, Any]]:

@@ -36,6 +36,9 @@ class Repository(models.Model):
     last_indexed_at = models.DateTimeField(null=True, blank=True)
     file_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
+    # The EMBEDDING_MODEL that produced the stored vectors, set when an index job succeeds.
+    # Blank when never indexed, or indexed before the model was recorded.
+    embedding_model = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -43,6 +46,19 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def needs_reindex(self) -> bool:
+        """Whether the stored vectors come from another model than the configured one.
+
+        Query vectors of one model are meaningless against document vectors of another, so
+        dense ranking of such a repository is noise until it is re-indexed. A repository
+        that never finished an index job has nothing stale to re-index.
+        """
+        return (
+            self.last_indexed_at is not None
+            and self.embedding_model != settings.SEARCH["EMBEDDING_MODEL"]
+        )
 
     @property
     def remote_url_masked(self) -> str:

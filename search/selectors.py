@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, QuerySet, Sum, Value, When
 
@@ -25,6 +26,23 @@ def repositories_with_latest_job() -> list[Repository]:
     for repository in items:
         repository.latest_job = latest.get(repository.pk)
     return items
+
+
+def configured_embedding_model() -> str:
+    """Return the model new index jobs and searches use (the ``EMBEDDING_MODEL`` setting)."""
+    return str(settings.SEARCH["EMBEDDING_MODEL"])
+
+
+def repositories_needing_reindex() -> QuerySet[Repository]:
+    """Indexed repositories whose vectors come from another model than the configured one.
+
+    Blank ``embedding_model`` (indexed before models were recorded) counts as another model;
+    a repository that never finished an index job is not included. Agrees with
+    :attr:`Repository.needs_reindex`.
+    """
+    return Repository.objects.filter(last_indexed_at__isnull=False).exclude(
+        embedding_model=configured_embedding_model()
+    )
 
 
 def jobs_for(repository: Repository) -> QuerySet[IndexJob]:

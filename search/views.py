@@ -95,11 +95,14 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
         except PortalError as exc:
             error = exc.message
             status = exc.status_code
+    repositories = selectors.repositories_with_latest_job()
     return render(
         request,
         "search/repositories.html",
         {
-            "repositories": selectors.repositories_with_latest_job(),
+            "repositories": repositories,
+            "embedding_model": selectors.configured_embedding_model(),
+            "stale_repositories": [r for r in repositories if r.needs_reindex],
             "error": error,
             "allowed_roots": settings.SEARCH["REPOSITORY_ROOTS"],
             "form": _form_echo(request),
@@ -126,7 +129,11 @@ def repository_page(request: HttpRequest, repository_id: int) -> HttpResponse:
     return render(
         request,
         "search/repository.html",
-        {"repository": repository, "jobs": selectors.jobs_for(repository)[:20]},
+        {
+            "repository": repository,
+            "jobs": selectors.jobs_for(repository)[:20],
+            "embedding_model": selectors.configured_embedding_model(),
+        },
     )
 
 

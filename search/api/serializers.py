@@ -8,6 +8,12 @@ from search.models import FileOutcome, IndexJob, Repository
 class RepositorySerializer(serializers.ModelSerializer):
     # Credentials a git URL carries are never sent back.
     remote_url = serializers.CharField(source="remote_url_masked", read_only=True)
+    needs_reindex = serializers.BooleanField(
+        read_only=True,
+        help_text="True when the stored vectors come from another embedding model than the "
+        "portal now uses (embedding_model empty: indexed before models were recorded); "
+        "POST to the repository's index/ endpoint to re-index it.",
+    )
 
     class Meta:
         model = Repository
@@ -25,8 +31,16 @@ class RepositorySerializer(serializers.ModelSerializer):
             "last_indexed_at",
             "file_count",
             "chunk_count",
+            "embedding_model",
+            "needs_reindex",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "embedding_model": {
+                "help_text": "The embedding model of the last successful index job; empty "
+                "when never indexed or indexed before models were recorded."
+            }
+        }
 
 
 # Said when a create request has no source or more than one; the web form says the same.

@@ -2,6 +2,9 @@
 
 A job walks the repository, skips (and records) what it cannot or should not index, re-chunks
 only files whose content hash changed, embeds chunks in batches, and replaces the file's points.
+When the configured embedding model differs from the one the repository was indexed with, the
+content-hash shortcut is off and every file is embedded again: vectors of two models are not
+comparable, so a partly re-embedded repository would rank nonsense.
 Point ids are derived from tenant, repository, path and chunk position, so a replayed or
 resumed job overwrites points instead of duplicating them (case C22).
 """
@@ -176,11 +179,18 @@ class _JobRun:
         self.repository = job.repository
         self.store = store
         self.target = target
+        self.model_name: str = settings.SEARCH["EMBEDDING_MODEL"]
         self.embedder = get_cached_embedder(
-            settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
+            self.model_name, cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
         )
         self.batch_size: int = settings.SEARCH["EMBED_BATCH_SIZE"]
         self.known = {f.path: f for f in IndexedFile.objects.filter(repository=self.repository)}
+        # Stored vectors of another (or an unrecorded) model: no file may be skipped as
+        # unchanged. The repository's model is recorded only when a job succeeds, so after a
+        # job that fails half-way the next one re-embeds everything again.
+        self.model_changed = bool(self.known) and (
+            self.repository.embedding_model != self.model_name
+        )
         self.batch = _Batch()
         self.last_progress = 0.0
         self.tier = get_tier(connection.tenant.tier)
@@ -188,6 +198,19 @@ class _JobRun:
         self.stored_vectors = store.count(target)
 
     def run(self) -> None:
+        if self.model_changed:
+            logger.info(
+                "search.index_job.model_changed",
+                extra={
+                    "job_id": self.job.pk,
+                    "repository_id": self.repository.pk,
+                    "tenant_id": connection.tenant.pk,
+                    "schema": connection.schema_name,
+                    "old_model": self.repository.embedding_model or "unrecorded",
+                    "new_model": self.model_name,
+                    "files": len(self.known),
+                },
+            )
         if self.repository.source == Repository.Source.GIT:
             self._sync()
         self.job.stage = IndexJob.Stage.INDEXING
@@ -254,7 +277,11 @@ class _JobRun:
             self._file_done()
             return
         known = self.known.get(source.path)
-        if known is not None and known.content_hash == source.content_hash:
+        if (
+            known is not None
+            and known.content_hash == source.content_hash
+            and not self.model_changed
+        ):
             self.job.files_unchanged += 1
             self._file_done()
             return
@@ -485,7 +512,8 @@ def run_index_job(
         _active_jobs.add(active_key)
     try:
         store.ensure_tenant_storage(target, storage_settings(tenant))
-        _JobRun(job, store, target, on_progress).run()
+        run = _JobRun(job, store, target, on_progress)
+        run.run()
     except Exception as exc:
         logger.exception("search.index_job.failed", extra={"job_id": job.pk})
         job.status = IndexJob.Status.FAILED
@@ -505,11 +533,14 @@ def run_index_job(
     job.save()
     repository = job.repository
     repository.last_indexed_at = job.finished_at
+    repository.embedding_model = run.model_name
     repository.file_count = IndexedFile.objects.filter(repository=repository).count()
     repository.chunk_count = sum(
         IndexedFile.objects.filter(repository=repository).values_list("chunk_count", flat=True)
     )
-    repository.save(update_fields=["last_indexed_at", "file_count", "chunk_count"])
+    repository.save(
+        update_fields=["last_indexed_at", "embedding_model", "file_count", "chunk_count"]
+    )
     search_cache.bump_index_version(tenant.schema_name)
     logger.info(
         "search.index_job.finished",

@@ -21,7 +21,15 @@ from capacity.exceptions import InvalidRelevanceSet
 from capacity.relevance_scoring import GoldQuery, RunScores, gold_queries, score_run
 from search.clients.vectorstore import EdgeVectorStore
 from search.embeddings import get_cached_embedder
-from search.evaluation import EVAL_TARGET, build_index, corpus_chunks, rank_queries, read_queries
+from search.evaluation import (
+    EVAL_TARGET,
+    build_index,
+    corpus_chunks,
+    rank_queries,
+    read_index_model,
+    read_queries,
+    write_index_model,
+)
 
 MODES = ("hybrid", "dense", "sparse")
 
@@ -49,7 +57,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--index-dir",
             type=Path,
-            help="Keep the throwaway index here and reuse it on the next run.",
+            help="Keep the throwaway index here and reuse it on the next run with the same "
+            "EMBEDDING_MODEL (a run with another model refuses it).",
         )
         parser.add_argument(
             "--no-record",
@@ -81,7 +90,7 @@ class Command(BaseCommand):
             index_dir.mkdir(parents=True, exist_ok=True)
             store = EdgeVectorStore(index_dir)
             try:
-                self._ensure_index(store, embedder, corpus)
+                self._ensure_index(store, embedder, corpus, index_dir)
                 modes = MODES if options["mode"] == "all" else (options["mode"],)
                 for mode in modes:
                     out = self._out_path(options["out"], mode, options["mode"] == "all")
@@ -105,17 +114,35 @@ class Command(BaseCommand):
             finally:
                 store.close()
 
-    def _ensure_index(self, store: EdgeVectorStore, embedder: Any, corpus: Path) -> None:
+    def _ensure_index(
+        self, store: EdgeVectorStore, embedder: Any, corpus: Path, index_dir: Path
+    ) -> None:
+        model = str(settings.SEARCH["EMBEDDING_MODEL"])
         if store.count(EVAL_TARGET) > 0:
-            self.stdout.write(f"Reusing the index ({store.count(EVAL_TARGET)} chunks).")
+            self._check_reusable(index_dir, model)
+            self.stdout.write(f"Reusing the index ({store.count(EVAL_TARGET)} chunks, {model}).")
             return
         chunks = corpus_chunks(corpus)
         bar = tqdm(total=len(chunks), unit="chunk", desc="index", file=self.stderr)
         summary = build_index(chunks, store=store, embedder=embedder, on_batch=bar.update)
         bar.close()
+        write_index_model(index_dir, model)
         self.stdout.write(
             f"Indexed {summary.files} files, {summary.chunks} chunks "
             f"({summary.chunks / max(summary.embed_seconds, 1e-9):.1f} chunks/s embedding)."
+        )
+
+    @staticmethod
+    def _check_reusable(index_dir: Path, model: str) -> None:
+        """Refuse an index built by another model, or one whose model is not known (built
+        before the marker existed, or a build that stopped half-way)."""
+        built_with = read_index_model(index_dir)
+        if built_with == model:
+            return
+        described = built_with or "an unknown embedding model (no marker file)"
+        raise CommandError(
+            f"--index-dir {index_dir} holds an index built with {described}, but "
+            f"EMBEDDING_MODEL is {model}; delete {index_dir} or pass another --index-dir."
         )
 
     @staticmethod
