@@ -87,7 +87,7 @@ def build_index(
                     id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{c.path}#{c.chunk_index}")),
                     dense=[float(x) for x in vector],
                     sparse=document_sparse_vector(
-                        " ".join((c.path, c.symbol, c.signature, c.text))
+                        " ".join((c.path, c.symbol, c.signature, c.text)), name=c.symbol
                     ),
                     head=[float(x) for x in head],
                     payload={

@@ -39,6 +39,9 @@ class Repository(models.Model):
     # The EMBEDDING_MODEL that produced the stored vectors, set when an index job succeeds.
     # Blank when never indexed, or indexed before the model was recorded.
     embedding_model = models.CharField(max_length=100, blank=True)
+    # search.sparse.TERM_SCHEME of the stored keyword vectors, set with embedding_model;
+    # 0 when indexed before schemes were recorded.
+    term_scheme = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -49,16 +52,24 @@ class Repository(models.Model):
 
     @property
     def needs_reindex(self) -> bool:
-        """Whether the stored vectors come from another model than the configured one.
+        """Whether the stored vectors were made another way than searches now make theirs.
 
         Query vectors of one model are meaningless against document vectors of another, so
-        dense ranking of such a repository is noise until it is re-indexed. A repository
-        that never finished an index job has nothing stale to re-index.
+        dense ranking of such a repository is noise until it is re-indexed; keyword terms of
+        an older scheme (search.sparse.TERM_SCHEME) miss the stemmed terms queries now send.
+        A repository that never finished an index job has nothing stale to re-index.
         """
-        return (
-            self.last_indexed_at is not None
-            and self.embedding_model != settings.SEARCH["EMBEDDING_MODEL"]
-        )
+        return self.last_indexed_at is not None and (self.model_is_stale or self.terms_are_stale)
+
+    @property
+    def model_is_stale(self) -> bool:
+        return self.embedding_model != settings.SEARCH["EMBEDDING_MODEL"]
+
+    @property
+    def terms_are_stale(self) -> bool:
+        from search.sparse import TERM_SCHEME
+
+        return self.term_scheme != TERM_SCHEME
 
     @property
     def remote_url_masked(self) -> str:

@@ -4,20 +4,20 @@ Dense similarity and BM25 scores live on different scales, so each list is min-m
 before a weighted sum. Plain reciprocal-rank fusion loses to dense alone on natural-language
 queries in our measurements (docs/benchmarks.md); a weighted sum keeps the embeddings in the
 lead while sparse lifts exact identifiers and error strings. The head list ranks chunks by how
-close their name and signature alone are to the query (:mod:`search.chunk_heads`).
+close their name and signature alone are to the query (:mod:`search.chunk_heads`). Words of
+the query that name a chunk weigh in through the sparse terms, where the chunk's name counts
+twice (:mod:`search.sparse`); a separate name-match boost measured no better on top of that.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from search.clients.vectorstore.base import SearchHit
 from search.query_language import ParsedQuery
-from search.sparse import QUERY_STOPWORDS, tokenize_code
 
 # Weights when the head list is present, from a coarse global grid on the shared relevance set
 # (each of dense/sparse/head in steps of 0.1; docs/benchmarks.md): the two embeddings together
@@ -38,10 +38,6 @@ QUOTED_PHRASE_BOOST = 2.0
 # An unquoted query of this many words that appears verbatim in a chunk is almost always a
 # pasted error message or log line: treat it like a quoted phrase.
 VERBATIM_MIN_WORDS = 3
-# Weight of the share of the chunk's name parts that the query mentions: "push a token back
-# to the stream" names both parts of `TokenStream.push`. A whole-word signal that embeddings
-# of the body and BM25 over the body both dilute.
-NAME_MATCH_WEIGHT = 0.2
 
 
 @dataclass
@@ -121,7 +117,6 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
     verbatim = _normalise_space(parsed.text.lower())
     if parsed.phrases or len(verbatim.split()) < VERBATIM_MIN_WORDS:
         verbatim = ""
-    query_words = {_stem(w) for w in tokenize_code(parsed.text) if w not in QUERY_STOPWORDS}
     for candidate in candidates:
         if names and _matches_definition(candidate, names):
             candidate.score += DEFINITION_BOOST
@@ -131,32 +126,7 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
                 candidate.score += QUOTED_PHRASE_BOOST
             elif verbatim and verbatim in flat:
                 candidate.score += PHRASE_BOOST
-        candidate.score += NAME_MATCH_WEIGHT * _name_match(candidate, query_words)
     return sorted(candidates, key=lambda c: c.score, reverse=True)
-
-
-def _stem(word: str) -> str:
-    # Plural and third-person "s" only: enough to match "tokens" to `token`, "returns" to
-    # `return`, without a stemmer's surprises on identifiers.
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def _name_match(candidate: Candidate, query_words: set[str]) -> float:
-    symbol = str(candidate.hit.payload.get("symbol") or "")
-    if not symbol or not query_words:
-        return 0.0
-    parts = _name_parts(symbol)
-    if not parts:
-        return 0.0
-    return len(parts & query_words) / len(parts)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _name_parts(symbol: str) -> frozenset[str]:
-    # Splitting identifiers was half of an uncached search's ranking time; the same few
-    # thousand symbols come back query after query.
-    parts = {_stem(p) for p in tokenize_code(symbol.replace(".", " ")) if "_" not in p}
-    return frozenset(parts - QUERY_STOPWORDS)
 
 
 def _normalise_space(text: str) -> str:

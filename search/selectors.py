@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Case, Count, QuerySet, Sum, Value, When
 
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository, SearchQuery
+from search.sparse import TERM_SCHEME
 
 
 def repositories() -> QuerySet[Repository]:
@@ -34,14 +35,14 @@ def configured_embedding_model() -> str:
 
 
 def repositories_needing_reindex() -> QuerySet[Repository]:
-    """Indexed repositories whose vectors come from another model than the configured one.
+    """Indexed repositories whose vectors come from another model or keyword-term scheme.
 
     Blank ``embedding_model`` (indexed before models were recorded) counts as another model;
     a repository that never finished an index job is not included. Agrees with
     :attr:`Repository.needs_reindex`.
     """
     return Repository.objects.filter(last_indexed_at__isnull=False).exclude(
-        embedding_model=configured_embedding_model()
+        embedding_model=configured_embedding_model(), term_scheme=TERM_SCHEME
     )
 
 

@@ -26,6 +26,7 @@ from search.services.repositories import (
     get_repository,
     read_indexed_file,
 )
+from search.sparse import TERM_SCHEME
 from tenants.accounts.decorators import admin_required, member_required
 from tenants.tiers import get_tier
 
@@ -102,6 +103,7 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
         {
             "repositories": repositories,
             "embedding_model": selectors.configured_embedding_model(),
+            "term_scheme": TERM_SCHEME,
             "stale_repositories": [r for r in repositories if r.needs_reindex],
             "error": error,
             "allowed_roots": settings.SEARCH["REPOSITORY_ROOTS"],
@@ -133,6 +135,7 @@ def repository_page(request: HttpRequest, repository_id: int) -> HttpResponse:
             "repository": repository,
             "jobs": selectors.jobs_for(repository)[:20],
             "embedding_model": selectors.configured_embedding_model(),
+            "term_scheme": TERM_SCHEME,
         },
     )
 

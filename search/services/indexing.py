@@ -2,9 +2,9 @@
 
 A job walks the repository, skips (and records) what it cannot or should not index, re-chunks
 only files whose content hash changed, embeds chunks in batches, and replaces the file's points.
-When the configured embedding model differs from the one the repository was indexed with, the
-content-hash shortcut is off and every file is embedded again: vectors of two models are not
-comparable, so a partly re-embedded repository would rank nonsense.
+When the configured embedding model or keyword-term scheme differs from the one the repository
+was indexed with, the content-hash shortcut is off and every file is embedded again: vectors of
+two models are not comparable, so a partly re-embedded repository would rank nonsense.
 Point ids are derived from tenant, repository, path and chunk position, so a replayed or
 resumed job overwrites points instead of duplicating them (case C22).
 """
@@ -38,7 +38,7 @@ from search.ingest.decoding import load_source
 from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository
 from search.services.repositories import sync_git_repository
-from search.sparse import document_sparse_vector
+from search.sparse import TERM_SCHEME, document_sparse_vector
 from search.vector_store import get_vector_store, storage_settings, storage_target
 from tenants import audit
 from tenants.accounts.models import AuditAction
@@ -190,6 +190,7 @@ class _JobRun:
         # job that fails half-way the next one re-embeds everything again.
         self.model_changed = bool(self.known) and (
             self.repository.embedding_model != self.model_name
+            or self.repository.term_scheme != TERM_SCHEME
         )
         self.batch = _Batch()
         self.last_progress = 0.0
@@ -208,6 +209,8 @@ class _JobRun:
                     "schema": connection.schema_name,
                     "old_model": self.repository.embedding_model or "unrecorded",
                     "new_model": self.model_name,
+                    "old_term_scheme": self.repository.term_scheme,
+                    "new_term_scheme": TERM_SCHEME,
                     "files": len(self.known),
                 },
             )
@@ -319,7 +322,9 @@ class _JobRun:
             ChunkPoint(
                 id=point_id(self.target.tenant_key, self.repository.pk, c.path, c.chunk_index),
                 dense=[float(x) for x in vector],
-                sparse=document_sparse_vector(" ".join((c.path, c.symbol, c.signature, c.text))),
+                sparse=document_sparse_vector(
+                    " ".join((c.path, c.symbol, c.signature, c.text)), name=c.symbol
+                ),
                 payload=_payload(self.repository, c),
                 head=[float(x) for x in head],
             )
@@ -534,12 +539,19 @@ def run_index_job(
     repository = job.repository
     repository.last_indexed_at = job.finished_at
     repository.embedding_model = run.model_name
+    repository.term_scheme = TERM_SCHEME
     repository.file_count = IndexedFile.objects.filter(repository=repository).count()
     repository.chunk_count = sum(
         IndexedFile.objects.filter(repository=repository).values_list("chunk_count", flat=True)
     )
     repository.save(
-        update_fields=["last_indexed_at", "embedding_model", "file_count", "chunk_count"]
+        update_fields=[
+            "last_indexed_at",
+            "embedding_model",
+            "term_scheme",
+            "file_count",
+            "chunk_count",
+        ]
     )
     search_cache.bump_index_version(tenant.schema_name)
     logger.info(

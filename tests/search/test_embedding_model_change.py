@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from search.embeddings import DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS
+from search.sparse import TERM_SCHEME
 from tests.conftest import SAMPLE_SOURCE
 
 # A second real registered model: the same network at 256 tokens, so it loads quickly and
@@ -111,7 +112,37 @@ def test_repository_indexed_before_models_were_recorded_is_reembedded(
     assert record.old_model == "unrecorded"
 
 
-def _repository(name: str, *, model: str, indexed: bool = True):
+@pytest.mark.django_db
+def test_repository_indexed_with_older_keyword_terms_is_flagged_and_reindexed(
+    acme, copy_tree, django_capture_on_commit_callbacks, caplog
+):
+    """Same model, older term scheme: stored keyword vectors lack the stemmed terms queries
+    now send, so the repository is flagged and its next job rebuilds every file."""
+    from search.models import Repository
+    from search.services.repositories import create_local_repository
+
+    caplog.set_level(logging.INFO, logger="search.services.indexing")
+    root = copy_tree(SAMPLE_SOURCE, "oldterms")
+    with tenant_context(acme.tenant):
+        repository = create_local_repository(name="oldterms", path=str(root))
+    first = _run_job(acme.tenant, repository, django_capture_on_commit_callbacks)
+    assert repository.term_scheme == TERM_SCHEME and not repository.needs_reindex
+    with tenant_context(acme.tenant):
+        Repository.objects.filter(pk=repository.pk).update(term_scheme=TERM_SCHEME - 1)
+        repository.refresh_from_db()
+    assert repository.needs_reindex and not repository.model_is_stale
+
+    page = acme.client().get(f"/repositories/{repository.pk}/").content.decode()
+    assert f"Indexed with keyword terms v{TERM_SCHEME - 1}" in page
+
+    rebuilt = _run_job(acme.tenant, repository, django_capture_on_commit_callbacks)
+    assert rebuilt.files_unchanged == 0 and rebuilt.chunks_indexed == first.chunks_indexed
+    assert repository.term_scheme == TERM_SCHEME and not repository.needs_reindex
+    (record,) = _model_changed_records(caplog)
+    assert (record.old_term_scheme, record.new_term_scheme) == (TERM_SCHEME - 1, TERM_SCHEME)
+
+
+def _repository(name: str, *, model: str, indexed: bool = True, term_scheme: int = TERM_SCHEME):
     from search.models import Repository
 
     return Repository.objects.create(
@@ -119,6 +150,7 @@ def _repository(name: str, *, model: str, indexed: bool = True):
         source=Repository.Source.LOCAL,
         root_path=str(SAMPLE_SOURCE.resolve()),
         embedding_model=model,
+        term_scheme=term_scheme,
         last_indexed_at=timezone.now() if indexed else None,
     )
 
@@ -280,7 +312,9 @@ def test_evaluate_search_refuses_an_index_dir_built_with_another_model(
     options = {"corpus": corpus, "queries": queries, "out": tmp_path / "r.jsonl"}
 
     call_command("evaluate_search", index_dir=index_dir, **options)
-    assert (index_dir / "embedding_model.txt").read_text().strip() == DEFAULT_EMBEDDING_MODEL
+    assert (index_dir / "embedding_model.txt").read_text().strip() == (
+        f"{DEFAULT_EMBEDDING_MODEL}, terms v{TERM_SCHEME}"
+    )
     call_command("evaluate_search", index_dir=index_dir, **options)
     assert "Reusing the index" in capsys.readouterr().out
 
@@ -300,4 +334,6 @@ def test_evaluate_search_refuses_an_index_dir_built_with_another_model(
     # Another folder is built afresh with the other model.
     monkeypatch.setitem(settings.SEARCH, "EMBEDDING_MODEL", OTHER_MODEL)
     call_command("evaluate_search", index_dir=tmp_path / "other", **options)
-    assert (tmp_path / "other" / "embedding_model.txt").read_text().strip() == OTHER_MODEL
+    assert (tmp_path / "other" / "embedding_model.txt").read_text().strip() == (
+        f"{OTHER_MODEL}, terms v{TERM_SCHEME}"
+    )

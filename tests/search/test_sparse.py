@@ -21,6 +21,7 @@ from search.sparse import (
     B,
     document_sparse_vector,
     query_sparse_vector,
+    search_terms,
     token_index,
     tokenize_code,
 )
@@ -134,9 +135,8 @@ def test_document_sparse_vector_weights_term_lower_when_document_is_longer() -> 
 def test_query_sparse_vector_has_unit_weights_when_tokens_repeat() -> None:
     vector = query_sparse_vector("self self frobnicate_widget")
 
-    expected = sorted(
-        {token_index(t) for t in ("self", "frobnicate", "widget", "frobnicate_widget")}
-    )
+    # Words are stemmed (Porter2: frobnicate -> frobnic); whole identifiers stay exact.
+    expected = sorted({token_index(t) for t in ("self", "frobnic", "widget", "frobnicate_widget")})
     assert vector.indices == expected
     assert vector.values == [1.0] * len(expected)
 
@@ -195,7 +195,8 @@ def test_query_sparse_vector_drops_english_function_words_when_query_has_content
 
     assert token_index("the") not in vector.indices
     assert token_index("into") not in vector.indices
-    assert token_index("merge") in vector.indices
+    # Words go in stemmed (Porter2: merge -> merg).
+    assert token_index("merg") in vector.indices
     assert token_index("config") in vector.indices
 
 
@@ -210,3 +211,39 @@ def test_document_sparse_vector_keeps_function_words_when_they_are_code() -> Non
 
     assert token_index("this") in vector.indices
     assert token_index("is_ready") in vector.indices
+
+
+def test_inflected_query_words_meet_the_code_words_they_come_from() -> None:
+    document = document_sparse_vector("def flatten(values):\n    return iterate(values)")
+    query = query_sparse_vector("flattening a value while iterating")
+
+    shared = set(document.indices) & set(query.indices)
+    assert shared == {token_index(t) for t in ("flatten", "valu", "iter")}
+
+
+def test_identifiers_and_non_english_words_are_not_stemmed() -> None:
+    assert search_terms("parse_args größe_berechnen HTTP2Errors") == [
+        "pars",
+        "arg",
+        "parse_args",
+        "größe",
+        "berechnen",
+        "größe_berechnen",
+        "http",
+        "error",
+        "http2errors",
+    ]
+
+
+def test_the_chunks_own_name_counts_twice() -> None:
+    text = "lodash/baseFlatten.js baseFlatten function baseFlatten(array) { return array }"
+    plain = document_sparse_vector(text)
+    named = document_sparse_vector(text, name="baseFlatten")
+
+    def weight(vector, term):
+        return dict(zip(vector.indices, vector.values, strict=True))[token_index(term)]
+
+    # Name terms gain weight against the body's terms: "flatten" over "array".
+    assert weight(named, "flatten") / weight(named, "array") > (
+        weight(plain, "flatten") / weight(plain, "array")
+    )

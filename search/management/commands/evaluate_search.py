@@ -30,6 +30,7 @@ from search.evaluation import (
     read_queries,
     write_index_model,
 )
+from search.sparse import TERM_SCHEME
 
 MODES = ("hybrid", "dense", "sparse")
 
@@ -117,7 +118,8 @@ class Command(BaseCommand):
     def _ensure_index(
         self, store: EdgeVectorStore, embedder: Any, corpus: Path, index_dir: Path
     ) -> None:
-        model = str(settings.SEARCH["EMBEDDING_MODEL"])
+        # Names the model and the keyword-term scheme: either change makes a kept index stale.
+        model = f"{settings.SEARCH['EMBEDDING_MODEL']}, terms v{TERM_SCHEME}"
         if store.count(EVAL_TARGET) > 0:
             self._check_reusable(index_dir, model)
             self.stdout.write(f"Reusing the index ({store.count(EVAL_TARGET)} chunks, {model}).")
@@ -134,15 +136,15 @@ class Command(BaseCommand):
 
     @staticmethod
     def _check_reusable(index_dir: Path, model: str) -> None:
-        """Refuse an index built by another model, or one whose model is not known (built
-        before the marker existed, or a build that stopped half-way)."""
+        """Refuse an index built by another model or term scheme, or one whose origin is not
+        known (built before the marker existed, or a build that stopped half-way)."""
         built_with = read_index_model(index_dir)
         if built_with == model:
             return
         described = built_with or "an unknown embedding model (no marker file)"
         raise CommandError(
             f"--index-dir {index_dir} holds an index built with {described}, but "
-            f"EMBEDDING_MODEL is {model}; delete {index_dir} or pass another --index-dir."
+            f"this run uses {model}; delete {index_dir} or pass another --index-dir."
         )
 
     @staticmethod

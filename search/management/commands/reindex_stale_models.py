@@ -1,10 +1,11 @@
-"""Queue an index job for every repository indexed with another embedding model.
+"""Queue an index job for every repository indexed with another model or term scheme.
 
 After ``EMBEDDING_MODEL`` changes, each repository's stored vectors belong to the old model
-and dense ranking against them is meaningless until it is re-indexed. This command finds
-those repositories in every tenant and queues their index jobs (which re-embed every file,
-see search.services.indexing). It can be run again at any time: a repository whose job is
-already queued or running is reported, not queued twice.
+and dense ranking against them is meaningless until it is re-indexed; after a release that
+changes the keyword terms (``search.sparse.TERM_SCHEME``) its keyword vectors miss terms.
+This command finds those repositories in every tenant and queues their index jobs (which
+re-embed every file, see search.services.indexing). It can be run again at any time: a
+repository whose job is already queued or running is reported, not queued twice.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from search.embeddings import KNOWN_MODELS
 from search.exceptions import JobAlreadyRunning
 from search.models import Repository
 from search.services.indexing import start_index_job
+from search.sparse import TERM_SCHEME
 from tenants.models import Tenant
 
 
 class Command(BaseCommand):
     help = (
         "Queue an index job for each repository, in every tenant, whose vectors come from "
-        "another embedding model than EMBEDDING_MODEL (or from an unrecorded one). "
+        "another embedding model than EMBEDDING_MODEL (or from an unrecorded one), or whose "
+        "keyword terms follow an older scheme. "
         "Example: manage.py reindex_stale_models --dry-run"
     )
 
@@ -75,11 +78,14 @@ class Command(BaseCommand):
         verb = "would queue" if dry_run else "queueing"
         self.stdout.write(
             f"{tenant.slug}: {len(stale)} of {_repositories(total)} indexed with another model "
-            f"than {model}; {verb} index jobs"
+            f"or term scheme than {model}, terms v{TERM_SCHEME}; {verb} index jobs"
         )
         refused = 0
         for repository in stale:
-            was = repository.embedding_model or "unrecorded model"
+            was = (
+                f"{repository.embedding_model or 'unrecorded model'}, "
+                f"terms v{repository.term_scheme}"
+            )
             if dry_run:
                 self.stdout.write(f"  {repository.name}: indexed with {was}")
                 continue
