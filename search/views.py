@@ -50,6 +50,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
             status = exc.status_code
     else:
         context["examples"] = example_queries()
+    # Results from a repository indexed another way rank poorly until it is re-indexed.
+    context["stale_repositories"] = list(
+        selectors.repositories_needing_reindex().values_list("name", flat=True)
+    )
     return render(request, "search/search.html", context, status=status)
 
 

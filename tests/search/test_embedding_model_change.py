@@ -337,3 +337,18 @@ def test_evaluate_search_refuses_an_index_dir_built_with_another_model(
     assert (tmp_path / "other" / "embedding_model.txt").read_text().strip() == (
         f"{OTHER_MODEL}, terms v{TERM_SCHEME}"
     )
+
+
+@pytest.mark.django_db
+def test_search_page_names_repositories_that_need_a_reindex(acme):
+    with tenant_context(acme.tenant):
+        _repository("current-search", model=DEFAULT_EMBEDDING_MODEL)
+    client = acme.client()
+    assert 'id="stale-notice"' not in client.get("/").content.decode()
+
+    with tenant_context(acme.tenant):
+        _repository("old-terms-search", model=DEFAULT_EMBEDDING_MODEL, term_scheme=0)
+    page = client.get("/").content.decode()
+    assert 'id="stale-notice"' in page
+    assert "old-terms-search was indexed with another embedding model" in page
+    assert "current-search" not in page.split('id="stale-notice"')[1].split("</div>")[0]
