@@ -98,3 +98,19 @@ def test_pages_that_match_no_route_keep_the_html_404(acme):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_public_signup_operations_declare_their_error_statuses(public_tenant):
+    schema = Client(HTTP_HOST="localhost").get("/api/v1/schema/?format=json").json()
+
+    expected = {
+        ("/api/v1/signup/", "post"): {"400", "429", "503"},
+        ("/api/v1/signup/{slug}/", "get"): {"404"},
+    }
+    for (path, method), statuses in expected.items():
+        responses = schema["paths"][path][method]["responses"]
+        assert statuses <= set(responses), (path, method, sorted(responses))
+        for status in statuses:
+            body = responses[status]["content"]["application/json"]["schema"]
+            expected_ref = "ValidationError" if status == "400" else "ApiError"
+            assert body == {"$ref": f"#/components/schemas/{expected_ref}"}

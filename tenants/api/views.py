@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api_errors import error_responses
 from portal.ratelimit.throttles import SignupAddressThrottle
 from tenants.api.serializers import (
     SignupResponseSerializer,
@@ -26,7 +27,10 @@ class SignupView(APIView):
     authentication_classes: list = []
     throttle_classes = [SignupAddressThrottle]
 
-    @extend_schema(request=SignupSerializer, responses={202: SignupResponseSerializer})
+    @extend_schema(
+        request=SignupSerializer,
+        responses={202: SignupResponseSerializer, **error_responses(400, 429, 503)},
+    )
     def post(self, request: Request) -> Response:
         serializer = SignupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -47,7 +51,7 @@ class SignupStatusView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses=TenantStatusSerializer)
+    @extend_schema(responses={200: TenantStatusSerializer, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
         tenant = get_object_or_404(Tenant.objects.exclude(schema_name="public"), slug=slug)
         return Response(TenantStatusSerializer(tenant).data)
