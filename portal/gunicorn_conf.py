@@ -15,6 +15,8 @@ def post_worker_init(worker: Any) -> None:
 
     from search.embeddings import get_cached_embedder
 
-    get_cached_embedder(
+    embedder = get_cached_embedder(
         settings.SEARCH["EMBEDDING_MODEL"], cache_dir=settings.SEARCH["MODEL_CACHE_DIR"]
     )
+    # Queries run on a session of their own, created on the first query: create it now.
+    embedder.embed_query("warm up")

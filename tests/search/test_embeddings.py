@@ -89,6 +89,33 @@ def test_embed_documents_matches_one_by_one_results_when_texts_are_batched(
     assert cosines.min() > 0.999
 
 
+@pytest.mark.parametrize("embedder_name", ["original", "optimised"])
+def test_embed_query_on_its_own_session_equals_the_document_vector_exactly(
+    embedder_name: str, request: pytest.FixtureRequest
+) -> None:
+    # Queries run on a one-thread session of their own; the vectors must be bit-identical to
+    # the document session's, or rankings would shift against what is stored.
+    embedder: OnnxMiniLMEmbedder = request.getfixturevalue(embedder_name)
+    texts = [*CODE_SAMPLES, "parse the accept language header", "TemplateSyntaxError", "a " * 300]
+
+    queries = np.vstack([embedder.embed_query(text) for text in texts])
+    documents = np.vstack([embedder.embed_documents([text])[0] for text in texts])
+
+    np.testing.assert_array_equal(queries, documents)
+
+
+def test_embed_query_creates_its_session_once_with_one_thread(
+    original: OnnxMiniLMEmbedder,
+) -> None:
+    original.embed_query("first")
+    session = original._query_runner()
+    original.embed_query("second")
+
+    assert original._query_runner() is session
+    assert session is not original._session
+    assert session.get_session_options().intra_op_num_threads == 1
+
+
 def test_embed_documents_keeps_input_order_when_input_spans_several_sort_windows() -> None:
     # 40 texts in sort windows of 16 and batches of 2: three windows, twenty batches.
     small = OnnxMiniLMEmbedder(
