@@ -25,6 +25,7 @@ from django.utils import timezone
 from capacity import counters
 from capacity.conf import capacity_setting
 from capacity.histogram import bucket_index
+from portal import after_response
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,9 @@ def _response_bytes(response: Any) -> int:
 def measured_search(func: F) -> F:
     """Decorate ``search_code``: record each call's latency, cache level, results or error.
 
-    Calls with ``record=False`` (warming) are not user traffic and are not counted.
+    Calls with ``record=False`` (warming) are not user traffic and are not counted. Inside a
+    request the record is written after the response has been sent (see
+    :mod:`portal.after_response`): its Redis round trip is not part of the search's latency.
     """
 
     @functools.wraps(func)
@@ -219,7 +222,8 @@ def measured_search(func: F) -> F:
         try:
             response = func(*args, **kwargs)
         except Exception:
-            _safely(
+            after_response.defer(
+                _safely,
                 record_search,
                 tenant_id,
                 took_ms=(time.perf_counter() - started) * 1000,
@@ -229,7 +233,8 @@ def measured_search(func: F) -> F:
                 is_error=True,
             )
             raise
-        _safely(
+        after_response.defer(
+            _safely,
             record_search,
             tenant_id,
             took_ms=float(response.took_ms),

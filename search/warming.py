@@ -40,6 +40,11 @@ def embed_query_cached(embedder: Embedder, text: str) -> np.ndarray:
     return vector
 
 
+def clear_query_vectors() -> None:
+    """Forget this process's cached query embeddings (benchmarks measure the cold path)."""
+    _query_vectors.clear()
+
+
 def popular_queries(tenant_key: str, limit: int = POPULAR_QUERIES) -> list[str]:
     """The tenant's most used queries of the last week, most used first."""
     return search_cache.top_queries(tenant_key, limit)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django_tenants.utils import schema_context
 
 from capacity.recording import measured_search
+from portal import after_response
 from search import search_cache
 from search.clients.vectorstore.base import SearchFilter
 from search.embeddings import get_cached_embedder
@@ -53,6 +55,23 @@ class SearchResult:
     score: float
     highlights: list[Highlight] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "repository_id": self.repository_id,
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "language": self.language,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "snippet": self.snippet,
+            "score": self.score,
+            "highlights": [
+                {"line": h.line, "start": h.start, "end": h.end} for h in self.highlights
+            ],
+        }
+
 
 @dataclass
 class SearchResponse:
@@ -63,7 +82,18 @@ class SearchResponse:
     cache: str = "miss"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The response as plain data (what the cache stores and the API serialises).
+
+        Written out rather than ``dataclasses.asdict``, which deep-copies every value through
+        a recursive generic walk: ~2.5 ms per 10-result response under the profiler.
+        """
+        return {
+            "query": self.query,
+            "query_type": self.query_type,
+            "results": [result.as_dict() for result in self.results],
+            "took_ms": self.took_ms,
+            "cache": self.cache,
+        }
 
 
 def detect_query_type(parsed: ParsedQuery) -> str:
@@ -121,10 +151,20 @@ def search_code(*, query: str, limit: int = 10, record: bool = True) -> SearchRe
     )
     search_cache.set_response(key, response.as_dict())
     if record:
-        SearchQuery.objects.create(
-            query=query[:500], result_count=len(results), took_ms=response.took_ms
+        after_response.defer(
+            _log_search,
+            tenant.schema_name,
+            query=query,
+            result_count=len(results),
+            took_ms=response.took_ms,
         )
     return response
+
+
+def _log_search(schema_name: str, *, query: str, result_count: int, took_ms: float) -> None:
+    """Keep the search in the tenant's log (runs after the response; see after_response)."""
+    with schema_context(schema_name):
+        SearchQuery.objects.create(query=query[:500], result_count=result_count, took_ms=took_ms)
 
 
 def _search_filter(parsed: ParsedQuery) -> SearchFilter:

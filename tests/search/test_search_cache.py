@@ -65,6 +65,7 @@ def test_an_l1_hit_makes_no_redis_call(public_tenant, monkeypatch):
         raise AssertionError("Redis was called for an in-process hit")
 
     monkeypatch.setattr(cache, "get", no_redis)
+    monkeypatch.setattr(search_cache, "_redis", no_redis)
     assert search_cache.response_key("memo-l1", {"q": "x"}) == key
     assert search_cache.get_response(key) == ({"answer": 1}, "l1")
 
@@ -87,3 +88,19 @@ def test_count_query_is_read_back_by_top_queries_in_the_same_process(public_tena
         search_cache.count_query("pop-same", "read config")
     search_cache.count_query("pop-same", "open file")
     assert search_cache.top_queries("pop-same", 5) == ["read config", "open file"]
+
+
+def test_l2_entries_are_shared_with_the_django_cache_api(public_tenant):
+    # The search path talks to Redis with its own client; entries must stay what
+    # django.core.cache reads and writes (same key function, same serializer).
+    key = search_cache.response_key("shared-l2", {"q": "x"})
+    search_cache.set_response(key, {"answer": [1, "two"]})
+    assert cache.get(key) == {"answer": [1, "two"]}
+
+    cache.set(key, {"answer": "from django"}, timeout=60)
+    search_cache.clear_local()
+    assert search_cache.get_response(key) == ({"answer": "from django"}, "l2")
+
+    search_cache.bump_index_version("shared-l2")
+    search_cache.clear_local()
+    assert search_cache.index_version("shared-l2") == cache.get("search:version:shared-l2")
