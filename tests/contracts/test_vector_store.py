@@ -431,6 +431,40 @@ def test_query_many_answers_each_query_as_query_would_in_order(
     assert "g0" not in {hit_id for hits in answers for hit_id in ids(hits)}
 
 
+def test_query_many_returns_the_same_hits_as_query_when_lists_share_points(
+    store: VectorStore, tenants: Tenants
+) -> None:
+    # Every point is in all three lists, as most of a search's candidates are; a batch may
+    # share one payload between the hits of a point, but ids, scores and payloads must be
+    # exactly what separate queries return.
+    points = [
+        replace(
+            chunk(f"c{i}", dense=[1.0, 0.1 * i] + [0.0] * (DIM - 2), tokens={7: 1.0 + i}),
+            head=[0.1 * i, 1.0] + [0.0] * (DIM - 2),
+        )
+        for i in range(6)
+    ]
+    seeded(store, tenants.acme, points)
+    queries = [
+        VectorQuery(dense=axis(1), limit=6),
+        VectorQuery(head=axis(1), limit=6),
+        VectorQuery(sparse=SparseVector([7], [1.0]), limit=6),
+    ]
+
+    answers = store.query_many(tenants.acme, queries)
+    alone = [
+        store.query(tenants.acme, dense=axis(1), limit=6),
+        store.query(tenants.acme, head=axis(1), limit=6),
+        store.query(tenants.acme, sparse=SparseVector([7], [1.0]), limit=6),
+    ]
+
+    assert [[(h.id, h.score, h.payload) for h in hits] for hits in answers] == [
+        [(h.id, h.score, h.payload) for h in hits] for hits in alone
+    ]
+    assert all(len(hits) == 6 for hits in answers)
+    assert all("chunk_id" not in hit.payload for hits in answers for hit in hits)
+
+
 def test_head_query_refuses_to_mix_with_dense_or_sparse(
     store: VectorStore, tenants: Tenants
 ) -> None:

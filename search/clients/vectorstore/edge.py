@@ -261,10 +261,9 @@ class EdgeVectorStore(VectorStore):
                 # A shard from before head vectors existed: answer the head queries with nothing.
                 self._note_missing_head(target)
                 continue
+            seen: dict[object, SearchHit] = {}
             for (position, _), scored in zip(runnable, batches, strict=True):
-                results[position] = [
-                    search_hit(point.id, point.score, point.payload) for point in scored
-                ]
+                results[position] = [_batch_hit(point, seen) for point in scored]
             return results
         return results
 
@@ -637,6 +636,25 @@ def _engine_filter(plan: FilterPlan) -> qe.Filter:
         must=must,
         must_not=[_engine_condition(match) for match in plan.must_not] or None,
     )
+
+
+def _batch_hit(point: qe.ScoredPoint, seen: dict[object, SearchHit]) -> SearchHit:
+    """Return the hit for one scored point of a batch; hits of one point share its payload.
+
+    The dense, head and sparse lists of a search overlap (300 hits, 170-180 distinct points
+    on the jinja2 tenant), and the binding builds a new dict from the engine's payload on
+    every ``point.payload`` read (~3 us a point), so each distinct point is read once. The
+    shared dict also lets pickle send each payload once when the owner process returns the
+    batch (pickle memoises repeated objects; ~290 KB per search before). Nothing in search
+    mutates a hit's payload.
+    """
+    engine_id = point.id
+    first = seen.get(engine_id)
+    if first is None:
+        first = search_hit(engine_id, point.score, point.payload)
+        seen[engine_id] = first
+        return first
+    return SearchHit(id=first.id, score=float(point.score), payload=first.payload)
 
 
 def _exported(record: qe.Record) -> ChunkPoint:
