@@ -1,10 +1,21 @@
 """Search latency and throughput, printed as figures (not a test).
 
 In-process part (needs a tenant with an indexed repository):
-  uncached    search_code with the response cache emptied before each query
+  uncached    search_code with the response cache emptied before each query, timed to the
+              answer; the writes a request does after its response (L2 cache fill; with
+              record=True also the search log and usage counters, see
+              portal.after_response) run after the timer stops, as they do in a request
+  recorded    the same, with record=True as the API and the search page call it
   l2-cached   search_code after the query was cached, with the in-process LRU emptied
   l1-cached   search_code straight from the in-process LRU
-  bare        the vector store's own hybrid query with precomputed vectors (the floor)
+  bare        the vector store's dense query and sparse query with precomputed vectors
+  batch       the very batch search_code sent for that query (dense + head + sparse, plus
+              definitions for identifiers), captured and replayed: the engine work the
+              product cannot avoid
+  +embed      the row above with the query embedding (same embedder, uncached) in front
+With ``--owner`` the rows are measured a second time with the vector store behind its owner
+process (``manage.py run_vector_store``, started here), as the web processes of script/server
+reach it: every batch then crosses a unix socket and is pickled both ways.
 HTTP part (optional, against a running portal): GET /api/v1/search/ at 1, 4 and 16
 concurrent clients over loopback.
 
@@ -23,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -81,11 +93,14 @@ def in_process(tenant_slug: str, rounds: int) -> None:
     from django.conf import settings
     from django_tenants.utils import tenant_context
 
+    from portal import after_response
     from search import search_cache
+    from search.clients.vectorstore.base import VectorQuery
     from search.embeddings import get_cached_embedder
     from search.services.querying import search_code
     from search.sparse import query_sparse_vector
     from search.vector_store import get_vector_store, storage_target
+    from search.warming import clear_query_vectors
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug=tenant_slug)
@@ -94,22 +109,38 @@ def in_process(tenant_slug: str, rounds: int) -> None:
     )
     store = get_vector_store()
     target = storage_target(tenant)
+    sent: list[list[VectorQuery]] = []
+    send = store.query_many
+
+    def capture(to: object, queries: list[VectorQuery]) -> object:
+        sent.append(list(queries))
+        return send(to, queries)  # type: ignore[arg-type]
+
+    store.query_many = capture  # type: ignore[method-assign]
     timings: dict[str, list[float]] = {
         "uncached": [],
+        "recorded": [],
         "l2": [],
         "l1": [],
         "bare": [],
         "bare+embed": [],
+        "batch": [],
+        "batch+embed": [],
     }
     with tenant_context(tenant):
         search_code(query="warm up the model", limit=10, record=False)
         for round_number in range(rounds):
             for query in QUERIES:
                 text = f"{query} {round_number}"
-                search_cache.bump_index_version(tenant.schema_name)
-                started = time.perf_counter()
-                search_code(query=text, limit=10, record=False)
-                timings["uncached"].append((time.perf_counter() - started) * 1000)
+                for row, record in (("uncached", False), ("recorded", True)):
+                    search_cache.bump_index_version(tenant.schema_name)
+                    clear_query_vectors()
+                    sent.clear()
+                    with after_response.response_scope():
+                        started = time.perf_counter()
+                        search_code(query=text, limit=10, record=record)
+                        timings[row].append((time.perf_counter() - started) * 1000)
+                batch = sent[0]
                 search_cache.clear_local()
                 started = time.perf_counter()
                 response = search_code(query=text, limit=10, record=False)
@@ -128,12 +159,71 @@ def in_process(tenant_slug: str, rounds: int) -> None:
                 finished = time.perf_counter()
                 timings["bare"].append((finished - started) * 1000)
                 timings["bare+embed"].append((finished - embed_started) * 1000)
+                started = time.perf_counter()
+                send(target, batch)
+                timings["batch"].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                embedder.embed_query(text)
+                query_sparse_vector(text)
+                send(target, batch)
+                timings["batch+embed"].append((time.perf_counter() - started) * 1000)
+    store.query_many = send  # type: ignore[method-assign]
     for name, samples in timings.items():
-        print(f"{name:10s} {percentiles(samples)}")
-    uncached_p95 = sorted(timings["uncached"])[int(0.95 * len(timings["uncached"]))]
+        print(f"{name:11s} {percentiles(samples)}")
+    uncached_p95 = _p95(timings["uncached"])
     for name in ("l2", "l1"):
-        p95 = sorted(timings[name])[int(0.95 * len(timings[name]))]
-        print(f"{name} p95 / uncached p95 = {p95 / uncached_p95:.4f}")
+        print(f"{name} p95 / uncached p95 = {_p95(timings[name]) / uncached_p95:.4f}")
+    for name in ("bare+embed", "batch+embed"):
+        print(
+            f"uncached p95 / {name} p95 = {uncached_p95 / _p95(timings[name]):.2f}  "
+            f"(p50 {_p50(timings['uncached']) / _p50(timings[name]):.2f})"
+        )
+
+
+def _p95(samples: list[float]) -> float:
+    return sorted(samples)[int(0.95 * len(samples))]
+
+
+def _p50(samples: list[float]) -> float:
+    return sorted(samples)[int(0.50 * len(samples))]
+
+
+def through_owner(tenant_slug: str, rounds: int) -> None:
+    """Measure again with the store served by an owner process started for the purpose."""
+    from django.conf import settings
+
+    from search.clients.vectorstore import RemoteVectorStore
+    from search.clients.vectorstore.base import VectorStoreUnavailable
+    from search.vector_store import get_vector_store, owner_authkey, reset_vector_store
+
+    reset_vector_store()  # release the engine's folder lock for the owner
+    owner = subprocess.Popen(
+        [sys.executable, "manage.py", "run_vector_store"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        probe = RemoteVectorStore(settings.VECTOR_STORE_SOCKET, owner_authkey())
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                probe.health()
+                break
+            except VectorStoreUnavailable:
+                if owner.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the vector store owner did not start") from None
+                time.sleep(0.2)
+        probe.close()
+        reset_vector_store()
+        if not isinstance(get_vector_store(), RemoteVectorStore):
+            raise SystemExit("expected to reach the store through its owner process")
+        print("through the owner process (unix socket):")
+        in_process(tenant_slug, rounds)
+    finally:
+        reset_vector_store()
+        owner.terminate()
+        owner.wait(timeout=60)
 
 
 def _expect_cache(level: str, wanted: str) -> None:
@@ -244,6 +334,9 @@ def main() -> None:
     parser.add_argument("--tenant", default="demo")
     parser.add_argument("--corpus", type=Path, help="Index this folder into a throwaway tenant.")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--owner", action="store_true", help="Also measure through the owner process."
+    )
     parser.add_argument("--url")
     parser.add_argument("--host")
     parser.add_argument("--token")
@@ -254,6 +347,8 @@ def main() -> None:
         tenant, clean_up = throwaway_tenant(args.corpus)
     try:
         in_process(tenant, args.rounds)
+        if args.owner:
+            through_owner(tenant, args.rounds)
     finally:
         if clean_up is not None:
             clean_up()
