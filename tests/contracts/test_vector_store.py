@@ -936,6 +936,45 @@ def test_server_store_declares_idf_and_indexes_when_collection_is_created() -> N
         store.close()
 
 
+class BatchCountingClient(QdrantClient):
+    """A real in-memory client that counts how the store sends its queries."""
+
+    def __init__(self) -> None:
+        super().__init__(location=":memory:")
+        self.batches: list[int] = []
+        self.single_queries = 0
+
+    def query_batch_points(self, collection_name, requests, *args, **kwargs):
+        self.batches.append(len(requests))
+        return super().query_batch_points(collection_name, requests, *args, **kwargs)
+
+    def query_points(self, *args, **kwargs):
+        self.single_queries += 1
+        return super().query_points(*args, **kwargs)
+
+
+def test_server_store_sends_a_batch_as_one_request() -> None:
+    client = BatchCountingClient()
+    store = QdrantServerStore(client, shared_collection="chunks")
+    try:
+        store.ensure_tenant_storage(ACME, SETTINGS)
+        points = [replace(chunk(f"c{i}", dense=axis(i)), head=axis(3 - i)) for i in range(4)]
+        store.upsert(ACME, points)
+        answers = store.query_many(
+            ACME,
+            [
+                VectorQuery(dense=axis(1), limit=1),
+                VectorQuery(head=axis(1), limit=1),
+                VectorQuery(dense=axis(0), sparse=SparseVector([1], [1.0]), limit=2),
+            ],
+        )
+
+        assert client.batches == [3] and client.single_queries == 0
+        assert [ids(hits) for hits in answers[:2]] == [["c1"], ["c2"]]
+    finally:
+        store.close()
+
+
 # Owner socket specifics
 
 

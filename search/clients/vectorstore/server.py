@@ -28,6 +28,7 @@ from search.clients.vectorstore.base import (
     SparseVector,
     StorageSettings,
     StorageTarget,
+    VectorQuery,
     VectorStore,
     VectorStoreError,
     VectorStoreUnavailable,
@@ -151,78 +152,98 @@ class QdrantServerStore(VectorStore):
         Sparse scores use IDF counted over the tenant's own points only. Return an empty list
         when the tenant has no storage yet.
         """
+        one = VectorQuery(
+            dense=dense,
+            sparse=sparse,
+            head=head,
+            search_filter=search_filter,
+            limit=limit,
+            prefetch_limit=prefetch_limit,
+        )
+        return self.query_many(target, [one])[0]
+
+    def query_many(
+        self, target: StorageTarget, queries: Sequence[VectorQuery]
+    ) -> list[list[SearchHit]]:
+        """Run the queries as one ``query_batch_points`` request: one round trip, one plan.
+
+        Return one empty list per query when the tenant has no storage yet.
+        """
+        if not queries:
+            return []
         collection = self._collection(target)
-        checked_query_vectors(dense, sparse, head)
-        selection = self._filter(target, search_filter)
+        requests = [self._query_request(target, q) for q in queries]
+        with self._client_errors("query", target, missing_ok=True) as missing:
+            responses = self._client.query_batch_points(collection, requests=requests)
+        if missing:
+            return [[] for _ in queries]
+        return [
+            [search_hit(point.id, point.score, point.payload) for point in response.points]
+            for response in responses
+        ]
+
+    def _query_request(self, target: StorageTarget, q: VectorQuery) -> models.QueryRequest:
+        checked_query_vectors(q.dense, q.sparse, q.head)
+        selection = self._filter(target, q.search_filter)
         # IDF over the whole shared collection would let other tenants' vocabulary decide this
         # tenant's keyword ranking (case C08), so the corpus is the tenant's own points.
         sparse_params = models.SearchParams(
             idf=models.IdfCorpusParams(corpus=_client_filter(tenant_plan(target)))
         )
-        dense_query = [float(value) for value in dense] if dense is not None else None
+        dense_query = [float(value) for value in q.dense] if q.dense is not None else None
         sparse_query = (
             models.SparseVector(
-                indices=list(sparse.indices), values=[float(v) for v in sparse.values]
+                indices=list(q.sparse.indices), values=[float(v) for v in q.sparse.values]
             )
-            if sparse is not None
+            if q.sparse is not None
             else None
         )
-
-        with self._client_errors("query", target, missing_ok=True) as missing:
-            if head is not None:
-                response = self._client.query_points(
-                    collection,
-                    query=[float(value) for value in head],
-                    using=HEAD_VECTOR,
-                    query_filter=selection,
-                    limit=limit,
-                    with_payload=True,
-                )
-            elif dense_query is not None and sparse_query is not None:
-                response = self._client.query_points(
-                    collection,
-                    prefetch=[
-                        models.Prefetch(
-                            query=dense_query,
-                            using=DENSE_VECTOR,
-                            filter=selection,
-                            limit=prefetch_limit,
-                        ),
-                        models.Prefetch(
-                            query=sparse_query,
-                            using=SPARSE_VECTOR,
-                            filter=selection,
-                            params=sparse_params,
-                            limit=prefetch_limit,
-                        ),
-                    ],
-                    query=models.FusionQuery(fusion=models.Fusion.RRF),
-                    query_filter=selection,
-                    limit=limit,
-                    with_payload=True,
-                )
-            elif dense_query is not None:
-                response = self._client.query_points(
-                    collection,
-                    query=dense_query,
-                    using=DENSE_VECTOR,
-                    query_filter=selection,
-                    limit=limit,
-                    with_payload=True,
-                )
-            else:
-                response = self._client.query_points(
-                    collection,
-                    query=sparse_query,
-                    using=SPARSE_VECTOR,
-                    query_filter=selection,
-                    search_params=sparse_params,
-                    limit=limit,
-                    with_payload=True,
-                )
-        if missing:
-            return []
-        return [search_hit(point.id, point.score, point.payload) for point in response.points]
+        if q.head is not None:
+            return models.QueryRequest(
+                query=[float(value) for value in q.head],
+                using=HEAD_VECTOR,
+                filter=selection,
+                limit=q.limit,
+                with_payload=True,
+            )
+        if dense_query is not None and sparse_query is not None:
+            return models.QueryRequest(
+                prefetch=[
+                    models.Prefetch(
+                        query=dense_query,
+                        using=DENSE_VECTOR,
+                        filter=selection,
+                        limit=q.prefetch_limit,
+                    ),
+                    models.Prefetch(
+                        query=sparse_query,
+                        using=SPARSE_VECTOR,
+                        filter=selection,
+                        params=sparse_params,
+                        limit=q.prefetch_limit,
+                    ),
+                ],
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                filter=selection,
+                limit=q.limit,
+                with_payload=True,
+            )
+        if dense_query is not None:
+            return models.QueryRequest(
+                query=dense_query,
+                using=DENSE_VECTOR,
+                filter=selection,
+                limit=q.limit,
+                with_payload=True,
+            )
+        return models.QueryRequest(
+            query=sparse_query,
+            using=SPARSE_VECTOR,
+            filter=selection,
+            params=sparse_params,
+            limit=q.limit,
+            with_payload=True,
+        )
 
     def count(self, target: StorageTarget, *, repository_id: int | None = None) -> int:
         """Count the tenant's points (optionally of one repository); 0 without storage."""
