@@ -36,7 +36,7 @@ def rate_limits(settings: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
         dataclasses.replace(TIERS["free"], search_requests_per_minute=TENANT_SEARCHES_PER_MINUTE),
     )
     limiter._outage.clear()
-    client, _, _ = limiter._connection.scripts()
+    client = limiter._connection.scripts().client
 
     def _clear() -> None:
         # Only this suite's own embedded Redis; SCAN (never KEYS) over the limiter's prefix.
