@@ -276,8 +276,12 @@ def over_http(url: str, host: str, token: str, seconds: float) -> None:
         _load(url, host, token, clients, seconds)
 
 
-def throwaway_tenant(corpus: Path) -> tuple[str, Callable[[], None]]:
-    """Index ``corpus`` into a new tenant in a throwaway data folder; return (slug, clean-up)."""
+def throwaway_tenant(corpus: Path, *, index: bool = True) -> tuple[str, Callable[[], None]]:
+    """Index ``corpus`` into a new tenant in a throwaway data folder; return (slug, clean-up).
+
+    With ``index=False`` the tenant is only signed up (REPOSITORY_ALLOWED_ROOTS already admits
+    ``corpus``), for callers that time the indexing themselves.
+    """
     var_dir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     os.environ["PORTAL_VAR_DIR"] = str(var_dir)
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
@@ -311,6 +315,12 @@ def throwaway_tenant(corpus: Path) -> tuple[str, Callable[[], None]]:
         password="Bench-Password-123",  # noqa: S106 -- throwaway tenant
         tier="team",
     )
+
+    def clean_up() -> None:
+        close_throwaway_portal(var_dir)
+
+    if not index:
+        return "latency", clean_up
     started = time.perf_counter()
     with tenant_context(result.tenant):
         repository = create_local_repository(name=corpus.name, path=str(corpus.resolve()))
@@ -322,10 +332,6 @@ def throwaway_tenant(corpus: Path) -> tuple[str, Callable[[], None]]:
             f"indexed {corpus}: {job.chunks_indexed} chunks in "
             f"{time.perf_counter() - started:.1f} s"
         )
-
-    def clean_up() -> None:
-        close_throwaway_portal(var_dir)
-
     return "latency", clean_up
 
 

@@ -46,6 +46,9 @@ from tenants.exceptions import QuotaExceeded, TenantError
 from tenants.tiers import get_tier
 
 logger = logging.getLogger(__name__)
+# Files are gathered until their chunks fill this many embedding batches, then embedded in one
+# call: the embedder sorts a call's texts by length, so larger calls carry less padding.
+FLUSH_BATCHES = 4
 
 
 class StorageMoving(TenantError):
@@ -306,7 +309,7 @@ class _JobRun:
             self.job.files_decode_fallback += 1
         self.batch.files.append((source, chunks, known is not None))
         self.batch.chunk_total += len(chunks)
-        if self.batch.chunk_total >= self.batch_size * 4:
+        if self.batch.chunk_total >= self.batch_size * FLUSH_BATCHES:
             self._flush()
 
     def _flush(self) -> None:
