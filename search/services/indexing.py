@@ -61,6 +61,10 @@ POINT_NAMESPACE = uuid.UUID("6f1d3c55-2b1e-4d7e-9f0a-5c3b8e2a9d41")
 # over a job whose heartbeat is older than the stale limit.
 HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
 PROGRESS_EVERY_SECONDS = 1.0
+# While a job stores points, cached answers of the tenant go stale this often at most, so a
+# search during a long first index sees what is already stored instead of a cached answer
+# from before (up to the cache's TTL). Each bump orphans the tenant's cached answers.
+CACHE_BUMP_EVERY_SECONDS = 10.0
 
 
 def point_id(tenant_key: str, repository_id: int, path: str, chunk_index: int) -> str:
@@ -197,6 +201,7 @@ class _JobRun:
         )
         self.batch = _Batch()
         self.last_progress = 0.0
+        self.last_cache_bump = 0.0
         self.tier = get_tier(connection.tenant.tier)
         # Points the tenant stores right now, kept current as batches replace files.
         self.stored_vectors = store.count(target)
@@ -356,6 +361,10 @@ class _JobRun:
                 )
         self.job.files_indexed += len(files)
         self.job.chunks_indexed += len(chunks)
+        now = time.monotonic()
+        if now - self.last_cache_bump >= CACHE_BUMP_EVERY_SECONDS:
+            search_cache.bump_index_version(connection.schema_name)
+            self.last_cache_bump = now
         for _ in files:
             self._file_done()
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 pytestmark = pytest.mark.django_db
@@ -264,3 +265,42 @@ def test_job_progress_can_leave_out_per_file_outcomes(acme_indexed):
     light = api.get(f"/api/v1/jobs/{job.pk}/", {"outcomes": "none"}).json()
     assert "outcomes" in full and "outcomes" not in light
     assert light["status"] == full["status"] == "succeeded"
+
+
+@pytest.mark.django_db
+def test_searches_during_a_long_job_stop_seeing_answers_cached_before_it(
+    acme, copy_tree, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A first index of a big repository takes minutes; an answer cached at its start (say,
+    no results) must not outlive the points stored since. Batches bump the tenant's index
+    version, at most every CACHE_BUMP_EVERY_SECONDS, and the job's end bumps it once more."""
+    from search import search_cache
+    from search.services import indexing
+    from tests.conftest import SAMPLE_SOURCE
+
+    bumps: list[str] = []
+    real_bump = search_cache.bump_index_version
+    monkeypatch.setattr(
+        search_cache, "bump_index_version", lambda key: (bumps.append(key), real_bump(key))
+    )
+    # One chunk per embedding batch: every file or two is its own flush.
+    monkeypatch.setitem(settings.SEARCH, "EMBED_BATCH_SIZE", 1)
+
+    monkeypatch.setattr(indexing, "CACHE_BUMP_EVERY_SECONDS", 0.0)
+    _, job = _index(
+        acme.tenant, copy_tree(SAMPLE_SOURCE, "bumps"), "bumps", django_capture_on_commit_callbacks
+    )
+    assert job.files_indexed >= 3
+    in_job = len(bumps) - 1
+    assert in_job >= 2 and set(bumps) == {acme.tenant.schema_name}
+
+    # Throttled: only the first batch of the job bumps, then the job's end.
+    bumps.clear()
+    monkeypatch.setattr(indexing, "CACHE_BUMP_EVERY_SECONDS", 3600.0)
+    _index(
+        acme.tenant,
+        copy_tree(SAMPLE_SOURCE, "bumps-throttled"),
+        "bumps-throttled",
+        django_capture_on_commit_callbacks,
+    )
+    assert len(bumps) == 2
