@@ -16,7 +16,13 @@ from portal.unknown_host import unknown_host_page
 
 
 class RequestContextMiddleware:
-    """Give each request an id and make sure no context leaks into the next request."""
+    """Give each request an id and make sure no context leaks into the next request.
+
+    The context is cleared when the next request starts, not when this one's middleware
+    returns: Django logs 4xx/5xx responses (``django.request``) after the middleware chain has
+    unwound, and writes deferred until after the response (:mod:`portal.after_response`) run
+    later still; both belong to this request and its tenant.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -25,10 +31,7 @@ class RequestContextMiddleware:
         log_context.clear()
         request_id = uuid.uuid4().hex[:16]
         log_context.bind(request_id=request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            log_context.clear()
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 
