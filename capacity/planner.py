@@ -23,6 +23,15 @@ GIB = 1024**3
 HOURS_PER_MONTH = 730
 CENT = Decimal("0.01")
 
+# The largest load the planner sizes: the what-if form accepts no more (capacity/forms.py
+# reads these), and a growth plan stops at the month its load passes one of them. Compound
+# growth gets astronomical fast (3**60 is 4e28), and a cost past ~1e26 no longer fits the
+# 28-digit Decimal context.
+MAX_USERS = 10_000_000
+MAX_REPOSITORIES = 10_000_000
+MAX_PEAK_QPS = 1_000_000
+MAX_TENANTS = 1_000_000
+
 
 class Prices(Protocol):
     """What the planner needs from a price book (``billing.models.PriceBook``)."""
@@ -222,26 +231,71 @@ class PlanMonth:
     collections: int
 
 
+@dataclass(frozen=True)
+class GrowthLimit:
+    """The first month whose grown load is more than the planner sizes."""
+
+    month: int
+    quantity: str
+    value: float
+    limit: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"In month {self.month} the {self.quantity} ({self.value:,.0f}) would pass the "
+            f"{self.limit:,.0f} the planner sizes, so the growth plan stops at month "
+            f"{self.month - 1}. Lower the monthly growth or the number of months to plan "
+            "further."
+        )
+
+
 def _grown(count: int, factor: float) -> int:
     # Round away float noise first: 100 x 1.1**2 is 121.00000000000001, which is 121 users.
     return math.ceil(round(count * factor, 6))
 
 
+def _grown_inputs(inputs: PlanInputs, month: int) -> PlanInputs:
+    factor = (1 + inputs.monthly_growth) ** month
+    return PlanInputs(
+        **{
+            **asdict(inputs),
+            "users": _grown(inputs.users, factor),
+            "repositories": _grown(inputs.repositories, factor),
+            "peak_qps": inputs.peak_qps * factor,
+            "tenants": _grown(inputs.tenants, factor),
+        }
+    )
+
+
+def growth_limit(inputs: PlanInputs) -> GrowthLimit | None:
+    """Return the first month 1..``months`` whose grown users, repositories, peak QPS or
+    tenants pass the planner's maxima, or None when the whole plan can be sized.
+
+    Month 0 is the what-if itself, which the form already bounds, so it is always sized.
+    """
+    for month in range(1, inputs.months + 1):
+        grown = _grown_inputs(inputs, month)
+        for quantity, value, limit in (
+            ("users", grown.users, MAX_USERS),
+            ("repositories", grown.repositories, MAX_REPOSITORIES),
+            ("peak QPS", grown.peak_qps, MAX_PEAK_QPS),
+            ("tenants", grown.tenants, MAX_TENANTS),
+        ):
+            if value > limit:
+                return GrowthLimit(month=month, quantity=quantity, value=value, limit=limit)
+    return None
+
+
 def scaling_plan(inputs: PlanInputs, coefficients: Coefficients, prices: Prices) -> list[PlanMonth]:
     """Return the plan for month 0..``months`` with users, repositories, QPS and tenants
-    growing by ``monthly_growth`` compounded."""
+    growing by ``monthly_growth`` compounded; it ends before the :func:`growth_limit` month
+    when the load outgrows what the planner sizes."""
+    limit = growth_limit(inputs)
+    last_month = inputs.months if limit is None else limit.month - 1
     months = []
-    for month in range(inputs.months + 1):
-        factor = (1 + inputs.monthly_growth) ** month
-        grown = PlanInputs(
-            **{
-                **asdict(inputs),
-                "users": _grown(inputs.users, factor),
-                "repositories": _grown(inputs.repositories, factor),
-                "peak_qps": inputs.peak_qps * factor,
-                "tenants": _grown(inputs.tenants, factor),
-            }
-        )
+    for month in range(last_month + 1):
+        grown = _grown_inputs(inputs, month)
         plan = plan_capacity(grown, coefficients, prices)
         months.append(
             PlanMonth(

@@ -22,10 +22,12 @@ from capacity.forecasting import (
 )
 from capacity.models import ProcessRollup, Source
 from capacity.planner import (
+    GrowthLimit,
     Plan,
     PlanInputs,
     PlanMonth,
     autoscaler_values,
+    growth_limit,
     plan_capacity,
     scaling_plan,
 )
@@ -52,6 +54,8 @@ class CapacityReport:
     schedule: list[ScalingStep]
     autoscaler: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # Set when the growth plan stops early because the load outgrows the planner.
+    growth_limit: GrowthLimit | None = None
 
 
 def choose_history(scope: Scope, *, now: datetime | None = None) -> HourlySeries:
@@ -96,6 +100,7 @@ def build_capacity_report(
     prices = current_price_book()
     plan = plan_capacity(inputs, coefficients, prices)
     months = scaling_plan(inputs, coefficients, prices)
+    limit = growth_limit(inputs)
     forecast = forecast_requests(history.counts, history.start, source=history.source)
     footprint = process_footprint(ProcessRollup.Role.WEB, since=now - timedelta(days=7))
     trough_qps = min(forecast.values) / 3600 if forecast.is_available else 0.0
@@ -113,7 +118,7 @@ def build_capacity_report(
         target_utilisation=coefficients.target_utilisation.value,
         min_replicas=autoscaler["hpa"]["minReplicas"],
     )
-    notes = []
+    notes = [limit.message] if limit is not None else []
     if history.source == Source.GENERATED:
         notes.append(
             "The forecast uses GENERATED demo history: there is not enough measured traffic "
@@ -130,6 +135,7 @@ def build_capacity_report(
         schedule=schedule,
         autoscaler=autoscaler,
         notes=notes,
+        growth_limit=limit,
     )
 
 
@@ -150,6 +156,7 @@ def report_as_dict(report: CapacityReport) -> dict[str, Any]:
             "warnings": report.plan.warnings,
         },
         "scaling_plan": [{**vars(m), "monthly_cost": str(m.monthly_cost)} for m in report.months],
+        "scaling_plan_limit": vars(report.growth_limit) if report.growth_limit else None,
         "forecast": {
             "method": forecast.method,
             "source": forecast.source,
