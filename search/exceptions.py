@@ -28,3 +28,13 @@ class JobAlreadyRunning(SearchError):
 
 class QueryInvalid(SearchError):
     code = "query_invalid"
+
+
+# The code start_index_job refuses with (429) when the tenant's plan already runs as many
+# index jobs as it allows (``concurrent_index_jobs``).
+INDEX_JOB_LIMIT_CODE = "quota_concurrent_index_jobs"
+# Retry-After for that refusal. A job limit has no natural reset time: the slot frees when
+# the running job ends, which takes seconds for a small repository and minutes for a large
+# one. Five seconds matches how often the job page checks a job (every second while it runs,
+# every three after an error) without letting a client poll the API in a tight loop.
+INDEX_JOB_LIMIT_RETRY_SECONDS = 5

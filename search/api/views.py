@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from typing import Any
+
+from django.db import connection
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 
 from capacity.search_feedback import issue_click_token
 from portal.api_errors import error_responses
+from portal.exceptions import PortalError
 from portal.ratelimit.throttles import ApiTokenThrottle, TenantSearchThrottle
 from search import selectors
 from search.api.serializers import (
@@ -22,17 +25,27 @@ from search.api.serializers import (
     SearchParamsSerializer,
     SearchResponseSerializer,
 )
+from search.exceptions import INDEX_JOB_LIMIT_CODE, INDEX_JOB_LIMIT_RETRY_SECONDS
 from search.services.indexing import get_job, start_index_job
 from search.services.querying import search_code
 from search.services.repositories import (
-    create_archive_repository,
-    create_git_repository,
-    create_local_repository,
     delete_repository,
     get_repository,
+    register_repository,
     start_resync,
 )
 from tenants.accounts.permissions import IsTenantAdmin, IsTenantMember
+
+
+class JobLimitRetryAfter(APIView):
+    """Base of the views that queue index jobs: a refusal for the plan's concurrent-job
+    limit (429) carries ``Retry-After`` like the API's rate-limit 429s do."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, PortalError) and exc.code == INDEX_JOB_LIMIT_CODE:
+            response["Retry-After"] = str(INDEX_JOB_LIMIT_RETRY_SECONDS)
+        return response
 
 
 class SearchView(APIView):
@@ -72,7 +85,7 @@ class SearchView(APIView):
         return Response(body)
 
 
-class RepositoryListView(APIView):
+class RepositoryListView(JobLimitRetryAfter):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
@@ -97,33 +110,19 @@ class RepositoryListView(APIView):
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with transaction.atomic():
-            if data.get("archive"):
-                repository = create_archive_repository(
-                    name=data["name"],
-                    upload=data["archive"],
-                    ignore_patterns=data.get("ignore_patterns", ""),
-                    acting_user=request.user,
-                )
-            elif data.get("url"):
-                repository = create_git_repository(
-                    name=data["name"],
-                    url=data["url"],
-                    branch=data.get("branch", ""),
-                    ignore_patterns=data.get("ignore_patterns", ""),
-                    acting_user=request.user,
-                )
-            else:
-                repository = create_local_repository(
-                    name=data["name"],
-                    path=data["path"],
-                    ignore_patterns=data.get("ignore_patterns", ""),
-                    acting_user=request.user,
-                )
-            body = RepositorySerializer(repository).data
-            if data.get("index", True):
-                job = start_index_job(repository=repository, acting_user=request.user)
-                body = {**body, "job": IndexJobSerializer(job).data}
+        repository, job = register_repository(
+            name=data["name"],
+            archive=data.get("archive"),
+            url=data.get("url", ""),
+            branch=data.get("branch", ""),
+            path=data.get("path", ""),
+            ignore_patterns=data.get("ignore_patterns", ""),
+            index=data.get("index", True),
+            acting_user=request.user,
+        )
+        body: dict[str, Any] = dict(RepositorySerializer(repository).data)
+        if job is not None:
+            body["job"] = IndexJobSerializer(job).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -143,7 +142,7 @@ class RepositoryDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RepositoryIndexView(APIView):
+class RepositoryIndexView(JobLimitRetryAfter):
     permission_classes = [IsTenantAdmin]
 
     @extend_schema(
@@ -156,7 +155,7 @@ class RepositoryIndexView(APIView):
         return Response(IndexJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class RepositorySyncView(APIView):
+class RepositorySyncView(JobLimitRetryAfter):
     """Fetch a git repository's branch and re-index what changed (files, not the whole repo)."""
 
     permission_classes = [IsTenantAdmin]

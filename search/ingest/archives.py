@@ -144,8 +144,13 @@ class _Budget:
             )
 
 
-def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits) -> ExtractionReport:
+def extract_archive(
+    archive: Path, dest: Path, *, limits: ArchiveLimits, display_name: str = ""
+) -> ExtractionReport:
     """Extract ``archive`` into the empty (or missing) directory ``dest``.
+
+    ``display_name`` is how errors name the archive (the uploaded file's name, not the
+    temporary file it was spooled to); the file's own name by default.
 
     Guarantee that nothing is written outside ``dest``, that no link and no special file is
     created, and that no file keeps setuid, setgid, sticky or others' permission bits. Hostile
@@ -156,16 +161,17 @@ def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits) -> Extr
     ``max_ratio``; in that case everything written so far is removed again. Raise
     :class:`IngestError` when ``dest`` exists and is not an empty directory.
     """
-    archive_format = detect_archive_format(archive)
+    label = display_name or archive.name
+    archive_format = detect_archive_format(archive, display_name=label)
     dest_root = _prepare_destination(dest)
     report = ExtractionReport(archive_format=archive_format)
     budget = _Budget(limits=limits, archive_bytes=max(archive.stat().st_size, 1))
 
     try:
         if archive_format == "zip":
-            _extract_zip(archive, dest_root, budget, report)
+            _extract_zip(archive, dest_root, budget, report, label)
         else:
-            _extract_tar(archive, dest_root, budget, report)
+            _extract_tar(archive, dest_root, budget, report, label)
     except ArchiveRejected as exc:
         _empty_directory(dest_root)
         logger.warning(
@@ -187,11 +193,13 @@ def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits) -> Extr
     return report
 
 
-def detect_archive_format(archive: Path) -> str:
+def detect_archive_format(archive: Path, *, display_name: str = "") -> str:
     """Return "zip", "tar" or "tar.gz" from the file's leading bytes, whatever its name.
 
-    Raise :class:`ArchiveRejected` for any other content.
+    Raise :class:`ArchiveRejected` for any other content, naming the archive
+    ``display_name`` (its file name by default).
     """
+    label = display_name or archive.name
     with archive.open("rb") as handle:
         head = handle.read(512)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -203,11 +211,11 @@ def detect_archive_format(archive: Path) -> str:
             with gzip.open(archive, "rb") as inner:
                 inner_head = inner.read(512)
         except (OSError, EOFError, zlib.error) as exc:
-            raise _unreadable(archive.name) from exc
+            raise _unreadable(label) from exc
         if _looks_like_tar_header(inner_head):
             return "tar.gz"
     raise ArchiveRejected(
-        f"{archive.name} is not an accepted archive. Upload a {ACCEPTED_FORMATS} file.",
+        f"{label} is not an accepted archive. Upload a {ACCEPTED_FORMATS} file.",
         data={"accepted": ACCEPTED_FORMATS},
     )
 
@@ -267,7 +275,9 @@ def _empty_directory(root: Path) -> None:
             child.unlink()
 
 
-def _extract_zip(archive: Path, root: Path, budget: _Budget, report: ExtractionReport) -> None:
+def _extract_zip(
+    archive: Path, root: Path, budget: _Budget, report: ExtractionReport, label: str
+) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -278,7 +288,7 @@ def _extract_zip(archive: Path, root: Path, budget: _Budget, report: ExtractionR
                 budget.count_entry()
                 _extract_zip_entry(zf, info, root, budget, report, link_names)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise _unreadable(archive.name) from exc
+        raise _unreadable(label) from exc
 
 
 def _extract_zip_entry(
@@ -317,7 +327,9 @@ def _extract_zip_entry(
     report.files.append(ExtractedFile(path=rel, size_bytes=size))
 
 
-def _extract_tar(archive: Path, root: Path, budget: _Budget, report: ExtractionReport) -> None:
+def _extract_tar(
+    archive: Path, root: Path, budget: _Budget, report: ExtractionReport, label: str
+) -> None:
     # Stream mode ("r|*") reads each member once, in order, so limits apply as bytes arrive.
     try:
         with tarfile.open(archive, mode="r|*") as tf:
@@ -326,7 +338,7 @@ def _extract_tar(archive: Path, root: Path, budget: _Budget, report: ExtractionR
                 budget.count_entry()
                 _extract_tar_member(tf, member, root, budget, report, link_names)
     except (tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
-        raise _unreadable(archive.name) from exc
+        raise _unreadable(label) from exc
 
 
 def _extract_tar_member(

@@ -118,12 +118,22 @@ def _checkout_dir() -> Path:
     return base
 
 
+def _upload_label(upload: IO[bytes]) -> str:
+    """Return the name the client gave the uploaded file, safe to quote in an error."""
+    raw = str(getattr(upload, "name", "") or "").replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in raw if ch.isprintable()).strip()
+    return printable[:100] or "The upload"
+
+
 def create_archive_repository(
     *, name: str, upload: IO[bytes], ignore_patterns: str = "", acting_user: Any = None
 ) -> Repository:
     """Extract an uploaded .zip or .tar.gz safely and register the result.
 
-    Raise :class:`ArchiveRejected` (400) for a hostile or oversized archive; nothing is kept.
+    Raise :class:`ArchiveRejected` (400) for a hostile or oversized archive, naming the
+    uploaded file; nothing is kept. A caller that does more in the same transaction after
+    this returns (queueing the first index job) uses :func:`register_repository`, which also
+    removes the extracted folder when that later step fails.
     """
     name = _validate_name(name)
     _check_repository_quota()
@@ -142,7 +152,12 @@ def create_archive_repository(
         spooled.flush()
         dest.mkdir()
         try:
-            extract_archive(Path(spooled.name), dest, limits=ArchiveLimits())
+            extract_archive(
+                Path(spooled.name),
+                dest,
+                limits=ArchiveLimits(),
+                display_name=_upload_label(upload),
+            )
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
@@ -203,6 +218,62 @@ def create_git_repository(
         extra={"repository_id": repository.pk, "remote": remote.display, "branch": branch},
     )
     return repository
+
+
+def register_repository(
+    *,
+    name: str,
+    archive: IO[bytes] | None = None,
+    url: str = "",
+    branch: str = "",
+    path: str = "",
+    ignore_patterns: str = "",
+    index: bool = True,
+    acting_user: Any = None,
+) -> tuple[Repository, IndexJob | None]:
+    """Register a repository from an uploaded archive, a git URL or a local path (the first
+    given, in that order) and, with ``index``, queue its first index job, all in one
+    transaction.
+
+    When any step fails (a quota, a plan's one-job-at-a-time limit, a storage move) the row
+    rolls back and the folder an uploaded archive was extracted to is removed, so a refused
+    upload leaves nothing on disk. Raise whatever the failing step raised.
+    """
+    from search.services.indexing import start_index_job
+
+    extracted: Path | None = None
+    try:
+        with transaction.atomic():
+            if archive is not None:
+                repository = create_archive_repository(
+                    name=name,
+                    upload=archive,
+                    ignore_patterns=ignore_patterns,
+                    acting_user=acting_user,
+                )
+                extracted = Path(repository.root_path)
+            elif url:
+                repository = create_git_repository(
+                    name=name,
+                    url=url,
+                    branch=branch,
+                    ignore_patterns=ignore_patterns,
+                    acting_user=acting_user,
+                )
+            else:
+                repository = create_local_repository(
+                    name=name, path=path, ignore_patterns=ignore_patterns, acting_user=acting_user
+                )
+            job = start_index_job(repository=repository, acting_user=acting_user) if index else None
+    except BaseException:
+        if extracted is not None:
+            shutil.rmtree(extracted, ignore_errors=True)
+            logger.info(
+                "search.repository.upload_discarded",
+                extra={"repository_name": name},
+            )
+        raise
+    return repository, job
 
 
 def sync_git_repository(repository: Repository) -> SyncResult:
