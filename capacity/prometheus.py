@@ -60,7 +60,16 @@ class PortalCollector(Collector):
             "portal_search_requests", "Search requests answered or failed.", labels=["tenant"]
         )
         errors = CounterMetricFamily(
-            "portal_search_errors", "Search requests that failed.", labels=["tenant"]
+            "portal_search_errors",
+            "Search requests that failed in the service (5xx class: store or Redis "
+            "unavailable, unexpected errors).",
+            labels=["tenant"],
+        )
+        rejected = CounterMetricFamily(
+            "portal_search_rejected",
+            "Searches refused for their input (bad query syntax, unknown filter value); "
+            "not counted in requests or errors.",
+            labels=["tenant"],
         )
         cache_hits = CounterMetricFamily(
             "portal_search_cache", "Search answers by cache level.", labels=["tenant", "level"]
@@ -78,13 +87,14 @@ class PortalCollector(Collector):
         for label, values in sorted(self.grouped.items()):
             requests.add_metric([label], values.get("req", 0.0))
             errors.add_metric([label], values.get("err", 0.0))
+            rejected.add_metric([label], values.get("rejected", 0.0))
             for level in ("l1", "l2", "miss"):
                 cache_hits.add_metric([label, level], values.get(level, 0.0))
             chunks.add_metric([label], values.get("chunks", 0.0))
             jobs.add_metric([label], values.get("jobs", 0.0))
             embed.add_metric([label], values.get("embed_s", 0.0))
             latency.add_metric([label], *_latency_buckets(values))
-        yield from (requests, errors, cache_hits, latency, chunks, jobs, embed)
+        yield from (requests, errors, rejected, cache_hits, latency, chunks, jobs, embed)
         tenants = GaugeMetricFamily(
             "portal_metrics_tenant_labels", "Distinct tenant label values exported."
         )

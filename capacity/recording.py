@@ -26,6 +26,7 @@ from capacity import counters
 from capacity.conf import capacity_setting
 from capacity.histogram import bucket_index
 from portal import after_response
+from portal.exceptions import PortalError
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,16 @@ def record_search(
     )
     sample_process(at=at)
     return written
+
+
+def record_rejected_search(tenant_id: int, *, at: datetime | None = None) -> bool:
+    """Count one search refused for its input (bad query syntax, unknown ``lang:``).
+
+    Only the cumulative ``rejected`` total is exported (``portal_search_rejected_total``);
+    the per-minute rollups have no column for it, and the flush ignores the field. It is not
+    a request the service answered, so it adds nothing to requests, errors or latency.
+    """
+    return counters.write_usage(tenant_id, at or timezone.now(), increments={"rejected": 1})
 
 
 def record_index_job(
@@ -205,8 +216,21 @@ def _response_bytes(response: Any) -> int:
     return size
 
 
+def _is_rejected_input(exc: Exception) -> bool:
+    # A PortalError below 500 is the caller's mistake (QueryInvalid is 400): the service
+    # worked. 5xx PortalErrors (ServiceUnavailable) and any other exception are failures.
+    return isinstance(exc, PortalError) and exc.status_code < 500
+
+
 def measured_search(func: F) -> F:
     """Decorate ``search_code``: record each call's latency, cache level, results or error.
+
+    What counts as an error: only failures of the service, the 5xx class (the vector store
+    or Redis unavailable, any unexpected exception); they add to requests, errors
+    (``portal_search_errors_total``, the error-rate chart) and latency. A search refused for
+    its input (a 4xx :class:`PortalError` such as bad query syntax or ``lang:klingon``) is
+    not an error of the service and not a served request: it is only counted as
+    ``rejected`` (:func:`record_rejected_search`), so user typos cannot raise the error rate.
 
     Calls with ``record=False`` (warming) are not user traffic and are not counted. Inside a
     request the record is written after the response has been sent (see
@@ -221,7 +245,10 @@ def measured_search(func: F) -> F:
         started = time.perf_counter()
         try:
             response = func(*args, **kwargs)
-        except Exception:
+        except Exception as exc:
+            if _is_rejected_input(exc):
+                after_response.defer(_safely, record_rejected_search, tenant_id)
+                raise
             after_response.defer(
                 _safely,
                 record_search,

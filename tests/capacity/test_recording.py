@@ -159,6 +159,8 @@ def test_search_and_index_job_hooks_record_for_the_current_tenant(
         start_index_job(repository=Repository.objects.get(name="sample"))
 
     (minute,) = counters.peek_usage(acme_indexed.tenant.pk)
-    assert minute.fields["req"] == 2 and minute.fields["err"] == 1
+    # The 400 (unknown repo:) is the caller's mistake: rejected, not a request nor an error.
+    assert minute.fields["req"] == 1 and "err" not in minute.fields
+    assert minute.fields["rejected"] == 1
     assert minute.fields["jobs"] == 1
     assert minute.fields["g_vectors"] > 0
