@@ -19,12 +19,10 @@ from search.exceptions import RepositoryInvalid
 from search.services.indexing import get_job, start_index_job
 from search.services.querying import search_code
 from search.services.repositories import (
-    create_archive_repository,
-    create_git_repository,
-    create_local_repository,
     delete_repository,
     get_repository,
     read_indexed_file,
+    register_repository,
 )
 from search.sparse import TERM_SCHEME
 from tenants.accounts.decorators import admin_required, member_required
@@ -73,29 +71,17 @@ def repositories_page(request: HttpRequest) -> HttpResponse:
             sources = (request.FILES.get("archive"), request.POST.get("path", "").strip(), url)
             if sum(bool(source) for source in sources) != 1:
                 raise RepositoryInvalid(REPOSITORY_SOURCE_CHOICE, field="path")
-            if request.FILES.get("archive"):
-                repository = create_archive_repository(
-                    name=name,
-                    upload=request.FILES["archive"],
-                    ignore_patterns=ignore,
-                    acting_user=request.user,
-                )
-            elif url:
-                repository = create_git_repository(
-                    name=name,
-                    url=url,
-                    branch=request.POST.get("branch", ""),
-                    ignore_patterns=ignore,
-                    acting_user=request.user,
-                )
-            else:
-                repository = create_local_repository(
-                    name=name,
-                    path=request.POST.get("path", ""),
-                    ignore_patterns=ignore,
-                    acting_user=request.user,
-                )
-            job = start_index_job(repository=repository, acting_user=request.user)
+            # One transaction: a refused first job (the plan's job limit) leaves neither the
+            # repository nor an extracted upload behind, as in the API.
+            _, job = register_repository(
+                name=name,
+                archive=request.FILES.get("archive"),
+                url=url,
+                branch=request.POST.get("branch", ""),
+                path=request.POST.get("path", ""),
+                ignore_patterns=ignore,
+                acting_user=request.user,
+            )
             return redirect("search:job", job_id=job.pk)
         except PortalError as exc:
             error = exc.message

@@ -32,7 +32,7 @@ from search import search_cache
 from search.chunk_heads import embed_chunks
 from search.clients.vectorstore.base import ChunkPoint, StorageTarget, VectorStore
 from search.embeddings import get_cached_embedder
-from search.exceptions import JobAlreadyRunning, JobNotFound
+from search.exceptions import INDEX_JOB_LIMIT_CODE, JobAlreadyRunning, JobNotFound
 from search.ingest.chunking import Chunk, chunk_source
 from search.ingest.decoding import load_source
 from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
@@ -96,7 +96,7 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
             raise QuotaExceeded(
                 f"The {tier.label} plan runs {tier.concurrent_index_jobs} index job(s) at a "
                 "time; wait for the running job to finish.",
-                code="quota_concurrent_index_jobs",
+                code=INDEX_JOB_LIMIT_CODE,
                 status_code=429,
             )
         job = IndexJob.objects.create(

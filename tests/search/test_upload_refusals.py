@@ -119,3 +119,20 @@ def test_a_corrupt_zip_is_named_as_uploaded(acme):
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("release-1.2.zip is corrupt or truncated.")
+
+
+def test_upload_on_the_web_page_refused_by_the_job_limit_leaves_nothing(
+    acme, sources_root, settings
+):
+    from search.models import Repository
+
+    _occupy_the_only_job_slot(acme, sources_root)
+
+    response = acme.client().post(
+        "/repositories/", {"name": "refused-page-upload", "archive": _zip("page.zip")}
+    )
+
+    assert response.status_code == 429
+    assert _extracted_folders(settings, acme.tenant.schema_name, "refused-page-upload") == []
+    with tenant_context(acme.tenant):
+        assert not Repository.objects.filter(name="refused-page-upload").exists()
