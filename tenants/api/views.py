@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,5 +53,7 @@ class SignupStatusView(APIView):
 
     @extend_schema(responses={200: TenantStatusSerializer, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
-        tenant = get_object_or_404(Tenant.objects.exclude(schema_name="public"), slug=slug)
+        tenant = Tenant.objects.exclude(schema_name="public").filter(slug=slug).first()
+        if tenant is None:
+            raise NotFound(f"No tenant has the slug {slug!r}; check the status_url of the signup.")
         return Response(TenantStatusSerializer(tenant).data)

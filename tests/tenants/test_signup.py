@@ -112,3 +112,25 @@ def test_signup_page_shows_token_once_and_status(public_tenant, django_capture_o
     assert b"csp_" in page.content
     status = client.get("/signup/hooli/")
     assert status.status_code == 200 and b"csp_" not in status.content
+
+
+def test_signup_status_for_an_unknown_slug_names_the_slug(public_api):
+    response = public_api.get("/api/v1/signup/no-such-team/")
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "No tenant has the slug 'no-such-team'; check the status_url of the signup."
+    )
+
+
+def test_signup_form_keeps_the_chosen_plan_after_an_error(public_tenant):
+    from django.test import Client
+
+    page = Client(HTTP_HOST="localhost").post(
+        "/",
+        {"name": "X", "slug": "A", "admin_email": "a@b.example", "password": "x", "tier": "team"},
+    )
+
+    assert page.status_code == 400
+    assert b'<option value="team" selected>' in page.content
+    assert b'<option value="free" selected>' not in page.content
