@@ -265,12 +265,14 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every child started, then the embedded servers this supervisor owns."""
         self._say("Stopping…")
-        # Cold-stop the worker (SIGQUIT): with late acks its running job goes back to the queue
-        # and resumes on the next start instead of holding shutdown for minutes.
+        # Warm-stop the worker (SIGTERM): it hands its running jobs back (search.tasks) and is
+        # killed after CHILD_STOP_TIMEOUT_SECONDS if a job is still going. A cold stop
+        # (SIGQUIT) crashes the thread pool (it cannot kill a job) before the hand-back. Beat's
+        # recovery sweep resends handed-back jobs on the next start (recover_stalled_jobs).
         order = [
             ("web", signal.SIGTERM),
             ("beat", signal.SIGTERM),
-            ("worker", signal.SIGQUIT),
+            ("worker", signal.SIGTERM),
             ("vector-store", signal.SIGTERM),
         ]
         for name, sig in order:

@@ -106,6 +106,8 @@ class IndexJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # A running job refreshes this; a redelivered message only takes over a stale job.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the job's message was last sent to the workers (first send or a recovery resend).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     # What a running job is doing; empty until it starts.
     stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)

@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.signals import worker_shutting_down
 
 from portal.celery import TenantTask
-from search.services.indexing import requeue_active_jobs, run_index_job
+from search.services.indexing import recover_stalled_jobs, requeue_active_jobs, run_index_job
 from search.warming import warm_tenant_cache
 
 
@@ -38,6 +38,25 @@ def warm_all_search_caches() -> int:
     for schema_name in schemas:
         warm_search_cache.delay(schema_name)
     return len(schemas)
+
+
+@shared_task
+def recover_stalled_index_jobs() -> int:
+    """Resend the messages of jobs no worker will run, in every ready tenant (beat, 1 min)."""
+    from django_tenants.utils import schema_context
+
+    from tenants.models import Tenant
+
+    schemas = (
+        Tenant.objects.filter(status=Tenant.Status.READY)
+        .exclude(schema_name="public")
+        .values_list("schema_name", flat=True)
+    )
+    resent = 0
+    for schema_name in schemas:
+        with schema_context(schema_name):
+            resent += len(recover_stalled_jobs())
+    return resent
 
 
 @worker_shutting_down.connect

@@ -210,6 +210,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-runs each tenant's popular queries once its index version changed.
     "search-warm-caches": {"task": "search.tasks.warm_all_search_caches", "schedule": 300.0},
+    # Jobs whose worker died (or whose message was lost) are sent again.
+    "search-recover-jobs": {
+        "task": "search.tasks.recover_stalled_index_jobs",
+        "schedule": 60.0,
+    },
 }
 
 # ---------------------------------------------------------------------------- vectors

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,11 @@ POINT_NAMESPACE = uuid.UUID("6f1d3c55-2b1e-4d7e-9f0a-5c3b8e2a9d41")
 # A running job touches its heartbeat at least this often; a redelivered message only takes
 # over a job whose heartbeat is older than the stale limit.
 HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
+# A job a stopping worker handed back (queued again, no heartbeat since) is sent again after
+# this long; a job no worker ever claimed only after UNCLAIMED_RESEND_AFTER, so a long but
+# healthy queue is not flooded with duplicate messages (a duplicate is a no-op when claimed).
+HANDED_BACK_RESEND_AFTER = timedelta(minutes=1)
+UNCLAIMED_RESEND_AFTER = timedelta(minutes=15)
 PROGRESS_EVERY_SECONDS = 1.0
 # While a job stores points, cached answers of the tenant go stale this often at most, so a
 # search during a long first index sees what is already stored instead of a cached answer
@@ -102,6 +107,7 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
         job = IndexJob.objects.create(
             repository=repository,
             requested_by=acting_user if getattr(acting_user, "pk", None) else None,
+            enqueued_at=timezone.now(),
         )
         audit.record_event(
             AuditAction.INDEX_JOB_STARTED,
@@ -114,6 +120,54 @@ def start_index_job(*, repository: Repository, acting_user: Any = None) -> Index
         transaction.on_commit(lambda: index_repository.delay(schema, job.pk))
     logger.info("search.index_job.queued", extra={"job_id": job.pk, "repository_id": repository.pk})
     return job
+
+
+def recover_stalled_jobs(*, now: datetime | None = None) -> list[int]:
+    """Send again the message of each of this tenant's jobs that no worker will run; return
+    their ids.
+
+    Messages are acknowledged late, but a worker that dies (SIGKILL, out of memory, a stop
+    that timed out) leaves its message unacknowledged until the broker's visibility timeout,
+    hours away, while its job shows "running" and holds the plan's job slot. Three cases:
+
+    - running, but no heartbeat for HEARTBEAT_STALE_AFTER: the worker is gone; the new
+      delivery takes the job over (see :func:`_claim`);
+    - queued again by a stopping worker (it had started) and no heartbeat for
+      HANDED_BACK_RESEND_AFTER: its thread is not finishing it after all;
+    - queued and never claimed for UNCLAIMED_RESEND_AFTER: the message was lost.
+
+    Each case waits as long again before a further resend. Beat runs this every minute.
+    """
+    from search.tasks import index_repository
+
+    now = now or timezone.now()
+
+    def quiet_for(age: timedelta) -> Q:
+        return (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - age)) & (
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - age)
+        )
+
+    stalled = IndexJob.objects.filter(
+        (Q(status=IndexJob.Status.RUNNING) & quiet_for(HEARTBEAT_STALE_AFTER))
+        | (
+            Q(status=IndexJob.Status.QUEUED, started_at__isnull=False)
+            & quiet_for(HANDED_BACK_RESEND_AFTER)
+        )
+        | (
+            Q(status=IndexJob.Status.QUEUED, started_at__isnull=True)
+            & Q(created_at__lt=now - UNCLAIMED_RESEND_AFTER)
+            & quiet_for(UNCLAIMED_RESEND_AFTER)
+        )
+    )
+    job_ids = sorted(stalled.values_list("pk", flat=True))
+    if not job_ids:
+        return []
+    IndexJob.objects.filter(pk__in=job_ids).update(enqueued_at=now)
+    schema = connection.schema_name
+    for job_id in job_ids:
+        index_repository.delay(schema, job_id)
+        logger.warning("search.index_job.resent", extra={"job_id": job_id, "schema": schema})
+    return job_ids
 
 
 def _refuse_while_storage_moves(tenant_id: int) -> None:
