@@ -261,6 +261,13 @@ class _JobRun:
         self.stored_vectors = store.count(target)
 
     def run(self) -> None:
+        if not self.known:
+            # Nothing stored yet: every vector this job writes comes from the configured model
+            # and terms. Recording them now lets a resumed first index (the worker died, the
+            # job was resent) skip the files already stored instead of embedding them again.
+            Repository.objects.filter(pk=self.repository.pk).update(
+                embedding_model=self.model_name, term_scheme=TERM_SCHEME
+            )
         if self.model_changed:
             logger.info(
                 "search.index_job.model_changed",

@@ -113,3 +113,34 @@ def test_a_job_of_a_dead_worker_is_taken_over_and_finishes(
         job = IndexJob.objects.get(pk=job_id)
         assert job.status == IndexJob.Status.SUCCEEDED
         assert job.attempts == 1 and job.chunks_indexed > 0
+
+
+def test_a_first_index_records_its_model_before_it_embeds_so_a_resume_skips_stored_files(
+    acme, copy_tree, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A resent first index (its worker died half-way) must not take the files it already
+    stored for ones of an unknown model and embed them all again."""
+    from django.conf import settings
+
+    from search.models import Repository
+    from search.services import indexing
+    from search.services.repositories import create_local_repository
+    from search.sparse import TERM_SCHEME
+
+    seen: list[tuple[str, int]] = []
+    real_embed = indexing.embed_chunks
+
+    def embed_and_look(embedder, chunks):
+        seen.append(
+            Repository.objects.values_list("embedding_model", "term_scheme").get(name="firstrun")
+        )
+        return real_embed(embedder, chunks)
+
+    monkeypatch.setattr(indexing, "embed_chunks", embed_and_look)
+    root = copy_tree(SAMPLE_SOURCE, "firstrun")
+    with tenant_context(acme.tenant):
+        repository = create_local_repository(name="firstrun", path=str(root))
+        with django_capture_on_commit_callbacks(execute=True):
+            indexing.start_index_job(repository=repository)
+
+    assert seen and seen[0] == (settings.SEARCH["EMBEDDING_MODEL"], TERM_SCHEME)
