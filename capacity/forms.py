@@ -30,18 +30,22 @@ class WhatIfForm(forms.Form):
     is_int8 = forms.BooleanField(required=False, label="int8 quantization")
 
 
-def _with_defaults(query: QueryDict, initial: dict[str, object]) -> QueryDict:
+def _with_defaults(
+    query: QueryDict, initial: dict[str, object], *, absent_box_is_off: bool = False
+) -> QueryDict:
     """Return ``query`` with every what-if field it lacks filled from ``initial``.
 
     A link such as ``plan.json?months=24`` changes one input and keeps the others; an
-    absent checkbox means its default here, not "off".
+    absent checkbox means its default there, not "off". A browser leaves an unchecked box
+    out of a submitted form, so for the form's own submissions (``absent_box_is_off``) an
+    absent box stays off and only missing number fields take their defaults.
     """
     data = query.copy()
     for name, value in initial.items():
         if name in data:
             continue
         if isinstance(value, bool):
-            if value:
+            if value and not absent_box_is_off:
                 data[name] = "on"
         else:
             data[name] = str(value)
@@ -53,13 +57,14 @@ def plan_inputs_from(query: QueryDict, defaults: PlanInputs) -> tuple[WhatIfForm
     names no what-if field. Raise InvalidPlanInput naming the first bad field.
 
     The form on the plan page always sends ``users`` and every field, unchecked boxes
-    included as absent; a query without ``users`` that names some fields (a hand-made export
-    link) keeps the defaults for the rest, and a bad value there is refused like any other.
+    included as absent. Any other query (a hand-made link such as
+    ``?users=50&monthly_growth=2&months=60``) keeps the defaults for the fields it leaves out,
+    and a bad value is refused like any other.
     """
     initial = {k: v for k, v in asdict(defaults).items() if k in WhatIfForm.base_fields}
     if not any(name in query for name in WhatIfForm.base_fields):
         return WhatIfForm(initial=initial), defaults
-    form = WhatIfForm(query if "users" in query else _with_defaults(query, initial))
+    form = WhatIfForm(_with_defaults(query, initial, absent_box_is_off="users" in query))
     if not form.is_valid():
         name, errors = next(iter(form.errors.items()))
         raise InvalidPlanInput(f"{name}: {' '.join(errors)}", field=name)

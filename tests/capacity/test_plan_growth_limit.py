@@ -123,3 +123,23 @@ def test_bad_input_on_the_operator_export_is_refused(operator_client):
     response = operator_client.get("/operator/capacity/plan.json?months=nan")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_plan_input"
+
+
+@pytest.mark.django_db
+def test_a_link_with_users_and_a_few_fields_keeps_the_defaults_for_the_rest(acme):
+    """The walkthrough's link ?users=50&monthly_growth=2&months=60 was refused with
+    "repositories: This field is required." instead of showing a plan."""
+    client = acme.client()
+    default = client.get("/manage/capacity/plan.json").json()
+
+    response = client.get("/manage/capacity/plan.json?users=50&monthly_growth=2&months=60")
+
+    assert response.status_code == 200, response.content
+    inputs = response.json()["inputs"]
+    assert inputs["users"] == 50 and inputs["months"] == 60
+    changed = {"users", "monthly_growth", "months"}
+    assert {k: v for k, v in inputs.items() if k not in changed} == {
+        k: v for k, v in default["inputs"].items() if k not in changed
+    }
+    page = client.get("/manage/capacity/?users=50&monthly_growth=2&months=60")
+    assert page.status_code == 200
