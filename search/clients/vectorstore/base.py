@@ -223,3 +223,30 @@ class VectorStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 -- engines without resources need not override
         """Release locks and connections."""
+
+
+class BatchFirstQueries:
+    """For engines whose :meth:`VectorStore.query_many` is the native path: a single query
+    is a batch of one, so both go through the same code."""
+
+    def query(
+        self,
+        target: StorageTarget,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        search_filter: SearchFilter | None = None,
+        limit: int = 10,
+        prefetch_limit: int = 100,
+        head: Sequence[float] | None = None,
+    ) -> list[SearchHit]:
+        """See :meth:`VectorStore.query`."""
+        one = VectorQuery(
+            dense=dense,
+            sparse=sparse,
+            head=head,
+            search_filter=search_filter,
+            limit=limit,
+            prefetch_limit=prefetch_limit,
+        )
+        return self.query_many(target, [one])[0]  # type: ignore[attr-defined]

@@ -29,11 +29,11 @@ from search.clients.vectorstore.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     TENANT_KEY_FIELD,
+    BatchFirstQueries,
     ChunkPoint,
     ScrollPage,
     SearchFilter,
     SearchHit,
-    SparseVector,
     StorageSettings,
     StorageTarget,
     VectorQuery,
@@ -76,7 +76,7 @@ _LOCK_ERROR_MARKERS = ("WouldBlock", "already accessed")
 _MISSING_HEAD_MARKER = f"Not existing vector name error: {HEAD_VECTOR}"
 
 
-class EdgeVectorStore(VectorStore):
+class EdgeVectorStore(BatchFirstQueries, VectorStore):
     """Chunk vectors in embedded Qdrant shards, owned by this process alone.
 
     Threads may share one instance: shard opening and creation are serialised by a lock, queries
@@ -204,32 +204,6 @@ class EdgeVectorStore(VectorStore):
         self._optimize(shard, target)
 
     # Reads
-
-    def query(
-        self,
-        target: StorageTarget,
-        *,
-        dense: Sequence[float] | None = None,
-        sparse: SparseVector | None = None,
-        search_filter: SearchFilter | None = None,
-        limit: int = 10,
-        prefetch_limit: int = 100,
-        head: Sequence[float] | None = None,
-    ) -> list[SearchHit]:
-        """Return the best points; hybrid queries fuse dense and sparse candidates with RRF.
-
-        Sparse scores use IDF counted over the tenant's own points only. Return an empty list
-        when the tenant has no storage yet.
-        """
-        vector_query = VectorQuery(
-            dense=dense,
-            sparse=sparse,
-            head=head,
-            search_filter=search_filter,
-            limit=limit,
-            prefetch_limit=prefetch_limit,
-        )
-        return self.query_many(target, [vector_query])[0]
 
     def query_many(
         self, target: StorageTarget, queries: Sequence[VectorQuery]

@@ -21,11 +21,11 @@ from search.clients.vectorstore.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     TENANT_KEY_FIELD,
+    BatchFirstQueries,
     ChunkPoint,
     ScrollPage,
     SearchFilter,
     SearchHit,
-    SparseVector,
     StorageSettings,
     StorageTarget,
     VectorQuery,
@@ -58,7 +58,7 @@ DEDICATED_COLLECTION_PREFIX = "tenant_"
 _LOCAL_INDEX_WARNING = r"Payload indexes have no effect in the local Qdrant"
 
 
-class QdrantServerStore(VectorStore):
+class QdrantServerStore(BatchFirstQueries, VectorStore):
     """Chunk vectors in Qdrant server collections; safe to share between threads."""
 
     def __init__(self, client: QdrantClient, *, shared_collection: str = "code_chunks") -> None:
@@ -135,32 +135,6 @@ class QdrantServerStore(VectorStore):
             )
 
     # Reads
-
-    def query(
-        self,
-        target: StorageTarget,
-        *,
-        dense: Sequence[float] | None = None,
-        sparse: SparseVector | None = None,
-        search_filter: SearchFilter | None = None,
-        limit: int = 10,
-        prefetch_limit: int = 100,
-        head: Sequence[float] | None = None,
-    ) -> list[SearchHit]:
-        """Return the best points; hybrid queries fuse dense and sparse candidates with RRF.
-
-        Sparse scores use IDF counted over the tenant's own points only. Return an empty list
-        when the tenant has no storage yet.
-        """
-        one = VectorQuery(
-            dense=dense,
-            sparse=sparse,
-            head=head,
-            search_filter=search_filter,
-            limit=limit,
-            prefetch_limit=prefetch_limit,
-        )
-        return self.query_many(target, [one])[0]
 
     def query_many(
         self, target: StorageTarget, queries: Sequence[VectorQuery]
