@@ -59,7 +59,12 @@ class Repository(models.Model):
         an older scheme (search.sparse.TERM_SCHEME) miss the stemmed terms queries now send.
         A repository that never finished an index job has nothing stale to re-index.
         """
-        return self.last_indexed_at is not None and (self.model_is_stale or self.terms_are_stale)
+        return self.last_indexed_at is not None and self.vectors_are_stale
+
+    @property
+    def vectors_are_stale(self) -> bool:
+        """Whether stored vectors (if any) came from another model or term scheme."""
+        return self.model_is_stale or self.terms_are_stale
 
     @property
     def model_is_stale(self) -> bool:

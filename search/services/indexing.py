@@ -246,13 +246,11 @@ class _JobRun:
         )
         self.batch_size: int = settings.SEARCH["EMBED_BATCH_SIZE"]
         self.known = {f.path: f for f in IndexedFile.objects.filter(repository=self.repository)}
-        # Stored vectors of another (or an unrecorded) model: no file may be skipped as
-        # unchanged. The repository's model is recorded only when a job succeeds, so after a
-        # job that fails half-way the next one re-embeds everything again.
-        self.model_changed = bool(self.known) and (
-            self.repository.embedding_model != self.model_name
-            or self.repository.term_scheme != TERM_SCHEME
-        )
+        # Stored vectors of another (or an unrecorded) model or term scheme: no file may be
+        # skipped as unchanged. Once vectors exist, the repository's model is recorded only
+        # when a job succeeds, so after a re-embedding job that fails half-way the next one
+        # re-embeds everything again (a first index records it at start, see run()).
+        self.model_changed = bool(self.known) and self.repository.vectors_are_stale
         self.batch = _Batch()
         self.last_progress = 0.0
         self.last_cache_bump = 0.0
