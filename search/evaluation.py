@@ -31,7 +31,7 @@ from search.ingest.decoding import load_source
 from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
 from search.query_language import parse_query
 from search.retrieval import RetrievalMode, retrieve
-from search.sparse import document_sparse_vector
+from search.sparse import chunk_sparse_vector
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,7 @@ def build_index(
                 ChunkPoint(
                     id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{c.path}#{c.chunk_index}")),
                     dense=[float(x) for x in vector],
-                    sparse=document_sparse_vector(
-                        " ".join((c.path, c.symbol, c.signature, c.text)), name=c.symbol
-                    ),
+                    sparse=chunk_sparse_vector(c),
                     head=[float(x) for x in head],
                     payload={
                         "repository_id": EVAL_REPOSITORY_ID,

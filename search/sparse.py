@@ -40,6 +40,7 @@ from collections.abc import Iterable
 import Stemmer
 
 from search.clients.vectorstore.base import SparseVector
+from search.ingest.chunking import Chunk
 
 K1 = 1.2
 B = 0.75
@@ -125,6 +126,14 @@ def document_sparse_vector(
     indices = sorted(counts)
     values = [counts[i] * (k1 + 1.0) / (counts[i] + length_norm) for i in indices]
     return SparseVector(indices=indices, values=values)
+
+
+def chunk_sparse_vector(chunk: Chunk) -> SparseVector:
+    """Return the document vector of a chunk as index jobs and the offline evaluation store
+    it: its path, qualified name, signature and code, with the name counted again."""
+    return document_sparse_vector(
+        " ".join((chunk.path, chunk.symbol, chunk.signature, chunk.text)), name=chunk.symbol
+    )
 
 
 def query_sparse_vector(text: str) -> SparseVector:

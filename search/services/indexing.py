@@ -38,7 +38,7 @@ from search.ingest.decoding import load_source
 from search.ingest.walker import FileEntry, FileLimits, SkippedFile, walk_repository
 from search.models import FileOutcome, IndexedFile, IndexJob, Repository
 from search.services.repositories import sync_git_repository
-from search.sparse import TERM_SCHEME, document_sparse_vector
+from search.sparse import TERM_SCHEME, chunk_sparse_vector
 from search.vector_store import get_vector_store, storage_settings, storage_target
 from tenants import audit
 from tenants.accounts.models import AuditAction
@@ -389,9 +389,7 @@ class _JobRun:
             ChunkPoint(
                 id=point_id(self.target.tenant_key, self.repository.pk, c.path, c.chunk_index),
                 dense=[float(x) for x in vector],
-                sparse=document_sparse_vector(
-                    " ".join((c.path, c.symbol, c.signature, c.text)), name=c.symbol
-                ),
+                sparse=chunk_sparse_vector(c),
                 payload=_payload(self.repository, c),
                 head=[float(x) for x in head],
             )

@@ -247,3 +247,31 @@ def test_the_chunks_own_name_counts_twice() -> None:
     assert weight(named, "flatten") / weight(named, "array") > (
         weight(plain, "flatten") / weight(plain, "array")
     )
+
+
+def test_a_chunks_vector_indexes_its_path_name_and_code_with_the_name_counted_twice() -> None:
+    from search.ingest.chunking import Chunk
+    from search.sparse import chunk_sparse_vector
+
+    chunk = Chunk(
+        path="jinja2/lexer.py",
+        language="python",
+        start_line=10,
+        end_line=11,
+        kind="method",
+        symbol="TokenStream.push",
+        name="push",
+        context="jinja2/lexer.py > TokenStream > push",
+        signature="def push(self, token):",
+        text="def push(self, token):\n    self.pushed.append(token)",
+        chunk_index=0,
+    )
+
+    vector = chunk_sparse_vector(chunk)
+    weights = dict(zip(vector.indices, vector.values, strict=True))
+
+    # Path, name and code terms are all indexed.
+    assert {token_index(t) for t in ("lexer", "stream", "push", "append")} <= set(weights)
+    # "stream" appears once in the name only, "append" once in the code only: counted twice,
+    # the name's term weighs more.
+    assert weights[token_index("stream")] > weights[token_index("append")]
